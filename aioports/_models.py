@@ -1,0 +1,284 @@
+"""The records aioports returns: frozen, slotted dataclasses with a ``to_dict()`` for JSON."""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ._errors import InvalidPortError, InvalidRangeError
+
+__all__ = (
+    "Allocation",
+    "AllocationGroup",
+    "CleanupResult",
+    "Occupier",
+    "PortRange",
+    "PortStatus",
+    "ProbeResult",
+    "RangeLike",
+    "RepairResult",
+    "validate_port",
+)
+
+MIN_PORT = 1
+MAX_PORT = 65535
+
+_RANGE_TEXT = re.compile(r"^\s*(\d+)\s*(?:-|:|\.\.)\s*(\d+)\s*$")
+
+
+def validate_port(value: object) -> int:
+    """Return ``value`` if it is a usable TCP port number.
+
+    :raises InvalidPortError: for anything but an ``int`` (``bool`` excluded) in 1-65535.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidPortError(value)
+    if not MIN_PORT <= value <= MAX_PORT:
+        raise InvalidPortError(value)
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class PortRange:
+    """An inclusive range of ports, validated on construction.
+
+    :ivar start: the first port of the range
+    :ivar end: the last port of the range (inclusive)
+    """
+
+    start: int
+    end: int
+
+    def __post_init__(self) -> None:
+        for bound in (self.start, self.end):
+            if isinstance(bound, bool) or not isinstance(bound, int):
+                raise InvalidRangeError(
+                    (self.start, self.end), f"bounds must be integers, got {bound!r}"
+                )
+            if not MIN_PORT <= bound <= MAX_PORT:
+                raise InvalidRangeError(f"{self.start}-{self.end}", f"{bound} is outside 1-65535")
+        if self.start > self.end:
+            raise InvalidRangeError(f"{self.start}-{self.end}", "the start is greater than the end")
+
+    @classmethod
+    def parse(cls, text: str) -> PortRange:
+        """Read ``"4000-4999"`` (also ``4000:4999`` and ``4000..4999``).
+
+        :raises InvalidRangeError: when the text is not of that form or the range is invalid.
+        """
+        if not isinstance(text, str):
+            raise InvalidRangeError(text, "expected text like '4000-4999'")
+        match = _RANGE_TEXT.match(text)
+        if match is None:
+            raise InvalidRangeError(text, "expected text like '4000-4999'")
+        return cls(int(match.group(1)), int(match.group(2)))
+
+    @classmethod
+    def coerce(cls, value: RangeLike) -> PortRange:
+        """Accept a :class:`PortRange`, a ``(start, end)`` pair, a ``{"start", "end"}`` mapping
+        or ``"start-end"`` text.
+
+        :raises InvalidRangeError: for anything else, or an invalid range.
+        """
+        if isinstance(value, PortRange):
+            return value
+        if isinstance(value, str):
+            return cls.parse(value)
+        if isinstance(value, Mapping):
+            if set(value) != {"start", "end"}:
+                raise InvalidRangeError(
+                    dict(value), "a range mapping needs exactly the keys 'start' and 'end'"
+                )
+            return cls(value["start"], value["end"])
+        if isinstance(value, (tuple, list)):
+            if len(value) != 2:
+                raise InvalidRangeError(value, "a range pair needs exactly two items")
+            return cls(value[0], value[1])
+        raise InvalidRangeError(
+            value, "expected a PortRange, a (start, end) pair, a mapping or 'start-end' text"
+        )
+
+    def __len__(self) -> int:
+        return self.end - self.start + 1
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.start, self.end + 1))
+
+    def __contains__(self, port: object) -> bool:
+        return isinstance(port, int) and self.start <= port <= self.end
+
+    def __str__(self) -> str:
+        return f"{self.start}-{self.end}"
+
+    def to_dict(self) -> dict[str, int]:
+        return {"start": self.start, "end": self.end}
+
+
+RangeLike = PortRange | tuple[int, int] | Mapping[str, int] | str
+
+
+class PortStatus(enum.StrEnum):
+    """What a bind probe found."""
+
+    #: a server could bind the port right now
+    FREE = "free"
+    #: a socket on this host holds the port (``EADDRINUSE``)
+    IN_USE = "in_use"
+    #: the OS refuses this user the port (``EACCES``: a privileged port)
+    DENIED = "denied"
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """A snapshot of whether a server could start on a port; it can change a moment later.
+
+    :ivar port: the port probed
+    :ivar in_use: True when a typical server could not start on it now (see ``status`` for why)
+    :ivar status: ``free``, ``in_use`` (a socket holds it) or ``denied`` (privileged port)
+    """
+
+    port: int
+    in_use: bool
+    status: PortStatus = PortStatus.FREE
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"port": self.port, "in_use": self.in_use, "status": self.status.value}
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    """One entry of the shared registry.
+
+    :ivar port: the allocated port
+    :ivar allocated_at: when it was allocated (UTC)
+    :ivar metadata: what the caller attached (app, service, ...)
+    :ivar pid: the process that allocated it
+    :ivar hostname: the host that process ran on
+    :ivar owner_pid: the process whose death releases the port, or None to keep it until released
+    :ivar owner_create_time: that process's start time, so a recycled PID does not keep the port
+    :ivar group: the id of the group allocated together with it, if any
+    :ivar role: its role within that group, if any
+    """
+
+    port: int
+    allocated_at: datetime
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    pid: int = 0
+    hostname: str = ""
+    owner_pid: int | None = None
+    owner_create_time: float | None = None
+    group: str | None = None
+    role: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "port": self.port,
+            "allocated_at": self.allocated_at.isoformat(),
+            "metadata": dict(self.metadata),
+            "pid": self.pid,
+            "hostname": self.hostname,
+            "owner_pid": self.owner_pid,
+            "owner_create_time": self.owner_create_time,
+            "group": self.group,
+            "role": self.role,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AllocationGroup:
+    """Ports allocated together in one registry update, one per role.
+
+    :ivar group_id: the id that releases them all at once
+    :ivar allocations: the entries, in role order
+    """
+
+    group_id: str
+    allocations: tuple[Allocation, ...]
+
+    @property
+    def ports(self) -> dict[str, int]:
+        """Role name to port."""
+        return {a.role or str(a.port): a.port for a in self.allocations}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "group_id": self.group_id,
+            "ports": self.ports,
+            "allocations": [a.to_dict() for a in self.allocations],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CleanupResult:
+    """What ``cleanup()`` did.
+
+    :ivar cleaned: always True once the registry is empty
+    :ivar released: how many allocations were removed
+    """
+
+    cleaned: bool
+    released: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cleaned": self.cleaned, "released": self.released}
+
+
+@dataclass(frozen=True, slots=True)
+class RepairResult:
+    """What ``repair()`` did.
+
+    :ivar repaired: True when an unusable registry was moved aside and replaced by an empty one
+    :ivar backup_path: where the unusable file went, if it was moved
+    :ivar reason: what was wrong with it, if anything
+    """
+
+    repaired: bool
+    backup_path: str | None = None
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"repaired": self.repaired, "backup_path": self.backup_path, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class Occupier:
+    """A process (or a socket with no visible process) that holds a port.
+
+    :ivar pid: the holder's PID, or None when the OS does not show it (another user's process,
+        or a socket left in TIME_WAIT that no process owns)
+    :ivar process_name: the holder's name, when known
+    :ivar port: the port held
+    :ivar cmdline: the holder's command line, when readable
+    :ivar username: the holder's user name, when known
+    :ivar uid: the holder's user id, when known
+    :ivar create_time: the holder's start time (seconds since the epoch), when known
+    :ivar addresses: the local addresses the port is bound on (``127.0.0.1``, ``::``, ...)
+    :ivar status: the socket state (``LISTEN``, ``ESTABLISHED``, ``TIME_WAIT``, ``NONE`` ...)
+    """
+
+    pid: int | None
+    process_name: str | None
+    port: int
+    cmdline: tuple[str, ...] = ()
+    username: str | None = None
+    uid: int | None = None
+    create_time: float | None = None
+    addresses: tuple[str, ...] = ()
+    status: str = "LISTEN"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pid": self.pid,
+            "process_name": self.process_name,
+            "port": self.port,
+            "cmdline": list(self.cmdline),
+            "username": self.username,
+            "uid": self.uid,
+            "create_time": self.create_time,
+            "addresses": list(self.addresses),
+            "status": self.status,
+        }

@@ -1,0 +1,49 @@
+"""Shared bits of the benchmark scripts: the environment line and the summary statistics."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+from dataclasses import dataclass
+
+import aioports
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """Timings of one operation, in seconds."""
+
+    name: str
+    times: tuple[float, ...]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times)
+
+    @property
+    def p95(self) -> float:
+        ordered = sorted(self.times)
+        return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+    def row(self, baseline: Sample | None = None) -> str:
+        ratio = f"{self.median / baseline.median:7.2f}x" if baseline else "      -"
+        return (
+            f"{self.name:<46} {self.median * 1e6:10.0f} {self.p95 * 1e6:10.0f} "
+            f"{min(self.times) * 1e6:10.0f} {ratio}"
+        )
+
+
+def environment() -> str:
+    return (
+        f"aioports {aioports.__version__}, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs, {sys.platform}"
+    )
+
+
+def print_table(title: str, rows: list[tuple[Sample, Sample | None]]) -> None:
+    print(f"\n{title}")
+    print(f"{'operation':<46} {'p50 us':>10} {'p95 us':>10} {'min us':>10} {'vs base':>8}")
+    for sample, baseline in rows:
+        print(sample.row(baseline))

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from blockbuster import blockbuster_ctx
+
+import aioports
+from aioports import PortManager
+
+
+def pytest_report_header() -> str:
+    # The tests import the installed package, never the checkout: say which one.
+    return f"aioports {aioports.__version__} from {Path(aioports.__file__).parent}"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    # aiofiles ties the registry to asyncio, the user's target.
+    return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def no_blocking_calls_on_the_loop() -> Iterator[None]:
+    """Fail any test in which aioports makes a blocking call on the event loop."""
+    with blockbuster_ctx(["aioports"]):
+        yield
+
+
+@pytest.fixture
+def registry_path(tmp_path: Path) -> Path:
+    return tmp_path / "state" / "registry.json"
+
+
+@pytest.fixture
+def manager(registry_path: Path) -> PortManager:
+    return PortManager(registry_path)

@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import pickle
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+import aioports
+from aioports import (
+    AioportsError,
+    Allocation,
+    InvalidMetadataError,
+    InvalidPortError,
+    InvalidRangeError,
+    NoFreePortError,
+    Occupier,
+    PermissionDeniedError,
+    PortAlreadyAllocatedError,
+    PortInUseError,
+    PortRange,
+    PortUnavailableError,
+    ProcessGoneError,
+    RegistryCorruptError,
+    RegistryError,
+    RegistryLockTimeoutError,
+)
+
+ALLOCATION = Allocation(
+    port=3001,
+    allocated_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+    metadata={"app": "x"},
+    pid=42,
+    hostname="box",
+)
+OCCUPIER = Occupier(pid=99, process_name="node", port=3000)
+
+# (error, attribute name, expected value, text the message must contain)
+CASES: list[tuple[AioportsError, str, object, str]] = [
+    (AioportsError("plain"), "args", ("plain",), "plain"),
+    (InvalidPortError(70000), "value", 70000, "70000"),
+    (InvalidRangeError("9-1", "the start is greater than the end"), "reason",
+     "the start is greater than the end", "9-1"),
+    (InvalidMetadataError("not JSON"), "reason", "not JSON", "not JSON"),
+    (PortUnavailableError(3000), "port", 3000, "3000"),
+    (PortInUseError(3000, OCCUPIER), "occupier", OCCUPIER, "node (PID 99)"),
+    (PortInUseError(3000), "occupier", None, "port 3000 is in use"),
+    (PortAlreadyAllocatedError(3001, ALLOCATION), "allocation", ALLOCATION, "PID 42 on box"),
+    (NoFreePortError(PortRange(3000, 3009), allocated=4, busy=6), "busy", 6,
+     "4 allocated in the registry, 6 busy"),
+    (RegistryError(Path("/r.json"), "cannot read"), "path", Path("/r.json"), "cannot read"),
+    (RegistryCorruptError(Path("/r.json"), "not valid JSON"), "reason", "not valid JSON",
+     "aioports repair"),
+    (RegistryLockTimeoutError(Path("/r.json"), 2.5), "timeout", 2.5, "2.5 s"),
+    (PermissionDeniedError("refused", pid=7), "pid", 7, "refused"),
+    (ProcessGoneError(1234), "pid", 1234, "1234"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("error", "attribute", "value", "text"), CASES)
+def test_message_attribute_and_pickle(
+    error: AioportsError, attribute: str, value: object, text: str
+) -> None:
+    assert text in str(error)
+    assert type(error).__name__ in repr(error)
+    assert getattr(error, attribute) == value
+    clone = pickle.loads(pickle.dumps(error))
+    assert type(clone) is type(error)
+    assert str(clone) == str(error)
+    assert getattr(clone, attribute) == value
+
+
+def test_every_exported_error_has_a_case() -> None:
+    exported = {
+        obj for name in aioports.__all__
+        if isinstance(obj := getattr(aioports, name), type) and issubclass(obj, BaseException)
+    }  # fmt: skip
+    assert exported == {type(error) for error, *_ in CASES}
+
+
+@pytest.mark.parametrize(
+    ("error_type", "builtin"),
+    [
+        (InvalidPortError, ValueError),
+        (InvalidRangeError, ValueError),
+        (InvalidMetadataError, ValueError),
+        (RegistryLockTimeoutError, TimeoutError),
+        (PermissionDeniedError, PermissionError),
+        (ProcessGoneError, ProcessLookupError),
+    ],
+)
+def test_builtin_bases(error_type: type[AioportsError], builtin: type[Exception]) -> None:
+    assert issubclass(error_type, AioportsError)
+    assert issubclass(error_type, builtin)
+
+
+def test_no_free_port_error_pickles_its_range() -> None:
+    error = NoFreePortError(PortRange(10, 20), needed=3, allocated=1, busy=2)
+    clone = pickle.loads(pickle.dumps(error))
+    assert (clone.range, clone.needed, clone.allocated, clone.busy) == (PortRange(10, 20), 3, 1, 2)
+    assert "3 free ports" in str(clone)

@@ -1,0 +1,238 @@
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import orjson
+import pytest
+from helpers import free_block
+
+from aioports import (
+    PortManager,
+    RegistryCorruptError,
+    RegistryError,
+    RegistryLockTimeoutError,
+)
+
+CORRUPT: dict[str, bytes] = {
+    "empty": b"",
+    "whitespace": b"  \n",
+    "not JSON": b"{this is not json",
+    "truncated": b'{"version": 1, "leases": {"3000": {"port": 30',
+    "a list": b"[1, 2, 3]",
+    "foreign object": b'{"name": "some other tool"}',
+    "newer schema": b'{"version": 2, "leases": {}}',
+    "bad version": b'{"version": "1", "leases": {}}',
+    "leases not an object": b'{"version": 1, "leases": []}',
+    "entry not an object": b'{"version": 1, "leases": {"3000": 5}}',
+    "key and port differ": b'{"version": 1, "leases": {"3000": {"port": 3001, '
+    b'"allocated_at": "2026-01-01T00:00:00+00:00"}}}',
+    "port out of range": b'{"version": 1, "leases": {"70000": {"port": 70000, '
+    b'"allocated_at": "2026-01-01T00:00:00+00:00"}}}',
+    "bad date": b'{"version": 1, "leases": {"3000": {"port": 3000, "allocated_at": "soon"}}}',
+    "unknown field": b'{"version": 1, "leases": {"3000": {"port": 3000, '
+    b'"allocated_at": "2026-01-01T00:00:00+00:00", "color": "red"}}}',
+    "wrong type": b'{"version": 1, "leases": {"3000": {"port": 3000, '
+    b'"allocated_at": "2026-01-01T00:00:00+00:00", "pid": "x"}}}',
+    "binary": bytes(range(256)),
+}
+
+
+@pytest.mark.parametrize("content", CORRUPT.values(), ids=CORRUPT.keys())
+async def test_unusable_registry_is_reported_and_never_overwritten(
+    manager: PortManager, registry_path: Path, content: bytes
+) -> None:
+    registry_path.parent.mkdir(parents=True)
+    registry_path.write_bytes(content)
+    for call in (
+        manager.allocate((3000, 3999)),
+        manager.release(3000),
+        manager.list_allocations(),
+        manager.cleanup(),
+    ):
+        with pytest.raises(RegistryCorruptError) as info:
+            await call
+        assert info.value.path == registry_path
+        assert str(registry_path) in str(info.value)
+        assert "aioports repair" in str(info.value)
+    assert registry_path.read_bytes() == content
+
+
+async def test_newer_schema_says_upgrade(manager: PortManager, registry_path: Path) -> None:
+    registry_path.parent.mkdir(parents=True)
+    registry_path.write_bytes(b'{"version": 7, "leases": {}}')
+    with pytest.raises(RegistryCorruptError, match="newer aioports"):
+        await manager.list_allocations()
+
+
+async def test_repair_moves_the_bad_file_aside(manager: PortManager, registry_path: Path) -> None:
+    registry_path.parent.mkdir(parents=True)
+    registry_path.write_bytes(b"garbage")
+    result = await manager.repair()
+    assert result.repaired
+    assert result.reason is not None
+    assert "not valid JSON" in result.reason
+    assert result.backup_path is not None
+    backup = Path(result.backup_path)
+    assert backup.parent == registry_path.parent
+    assert backup.name.startswith("registry.json.corrupt-")
+    assert backup.read_bytes() == b"garbage"
+    assert await manager.list_allocations() == []
+    start = free_block(1)
+    assert await manager.allocate((start, start)) == start
+    # A second repair of a broken file on the same second keeps both backups.
+    registry_path.write_bytes(b"again")
+    second = await manager.repair()
+    assert second.backup_path is not None
+    assert second.backup_path != result.backup_path
+    assert Path(second.backup_path).read_bytes() == b"again"
+
+
+async def test_repair_leaves_a_healthy_registry_alone(
+    manager: PortManager, registry_path: Path
+) -> None:
+    assert not (await manager.repair()).repaired
+    start = free_block(1)
+    await manager.allocate((start, start))
+    before = registry_path.read_bytes()
+    result = await manager.repair()
+    assert not result.repaired
+    assert result.backup_path is None
+    assert registry_path.read_bytes() == before
+
+
+async def test_file_format(manager: PortManager, registry_path: Path) -> None:
+    start = free_block(2)
+    await manager.allocate((start + 1, start + 1), {"app": "b"})
+    await manager.allocate((start, start), {"app": "a"})
+    document = orjson.loads(registry_path.read_bytes())
+    assert document["version"] == 1
+    assert list(document["leases"]) == [str(start), str(start + 1)]
+    entry = document["leases"][str(start)]
+    assert entry["port"] == start
+    assert entry["metadata"] == {"app": "a"}
+    assert entry["pid"] == os.getpid()
+    assert entry["allocated_at"].endswith("+00:00")
+    assert registry_path.stat().st_mode & 0o777 == 0o600
+
+
+async def test_missing_folders_are_created(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "c" / "registry.json"
+    manager = PortManager(path)
+    assert await manager.list_allocations() == []
+    start = free_block(1)
+    await manager.allocate((start, start))
+    assert path.exists()
+
+
+async def test_a_folder_where_the_file_should_be(manager: PortManager, registry_path: Path) -> None:
+    registry_path.mkdir(parents=True)
+    with pytest.raises(RegistryError):
+        await manager.list_allocations()
+
+
+async def test_stray_temp_files_are_removed(manager: PortManager, registry_path: Path) -> None:
+    registry_path.parent.mkdir(parents=True)
+    stray = [registry_path.parent / f".registry.json.{n}-dead.tmp" for n in range(3)]
+    for path in stray:
+        path.write_bytes(b'{"version": 1, "lea')
+    other = registry_path.parent / "unrelated.tmp"
+    other.write_bytes(b"keep me")
+    start = free_block(1)
+    await manager.allocate((start, start))
+    assert not any(path.exists() for path in stray)
+    assert other.read_bytes() == b"keep me"
+
+
+HOLD_LOCK = textwrap.dedent(
+    """
+    import fcntl, os, sys, time
+    fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    print("locked", flush=True)
+    time.sleep(float(sys.argv[2]))
+    """
+)
+
+
+async def test_lock_timeout_when_another_process_holds_it(registry_path: Path) -> None:
+    registry_path.parent.mkdir(parents=True)
+    lock_path = registry_path.with_name("registry.json.lock")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(lock_path), "600"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "locked"
+        manager = PortManager(registry_path, lock_timeout=0.3, poll_interval=0.02)
+        with pytest.raises(RegistryLockTimeoutError) as info:
+            await manager.list_allocations()
+        assert info.value.timeout == 0.3
+        assert info.value.path == registry_path
+    finally:
+        holder.kill()
+        holder.wait()
+        assert holder.stdout is not None
+        holder.stdout.close()
+    # The holder is gone, so is its lock.
+    assert await PortManager(registry_path, lock_timeout=5).list_allocations() == []
+
+
+async def test_waiter_gets_the_lock_when_it_is_released(registry_path: Path) -> None:
+    registry_path.parent.mkdir(parents=True)
+    lock_path = registry_path.with_name("registry.json.lock")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(lock_path), "0.3"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "locked"
+        start = free_block(1)
+        port = await PortManager(registry_path, lock_timeout=10).allocate((start, start))
+        assert port == start
+        assert holder.poll() is not None, "allocated while another process held the lock"
+    finally:
+        holder.kill()
+        holder.wait()
+        assert holder.stdout is not None
+        holder.stdout.close()
+
+
+async def test_lock_file_is_never_a_followed_symlink(
+    manager: PortManager, registry_path: Path, tmp_path: Path
+) -> None:
+    registry_path.parent.mkdir(parents=True)
+    target = tmp_path / "elsewhere"
+    registry_path.with_name("registry.json.lock").symlink_to(target)
+    with pytest.raises(RegistryError, match="symbolic link"):
+        await manager.list_allocations()
+    assert not target.exists()
+
+
+def test_flock_is_what_other_processes_see(registry_path: Path) -> None:
+    """The sidecar lock is a plain flock, so shell tools (flock(1)) can join in."""
+    registry_path.parent.mkdir(parents=True)
+    lock_path = registry_path.with_name("registry.json.lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        code = (
+            "import anyio, sys; from aioports import PortManager, RegistryLockTimeoutError\n"
+            "async def m():\n"
+            "    try:\n"
+            "        await PortManager(sys.argv[1], lock_timeout=0.2).list_allocations()\n"
+            "    except RegistryLockTimeoutError:\n"
+            "        print('timeout')\n"
+            "anyio.run(m)\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code, str(registry_path)],
+            capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+        assert out.stdout.strip() == "timeout"
+    finally:
+        os.close(fd)
