@@ -16,7 +16,7 @@ import anyio.to_thread
 import orjson
 
 from ._config import default_registry_path, resolve_range
-from ._errors import InvalidMetadataError, NoFreePortError
+from ._errors import InvalidMetadataError
 from ._models import (
     Allocation,
     AllocationGroup,
@@ -30,12 +30,10 @@ from ._models import (
 )
 from ._probe import BindProber
 from ._process import process_start_time
-from ._registry import Leases, Registry
+from ._registry import Registry
+from ._search import find_free_ports
 
 __all__ = ("PortManager",)
-
-# Probes run inline on the loop; hand control back this often so other tasks keep running.
-_PROBES_PER_YIELD = 128
 
 
 class PortManager:
@@ -221,7 +219,7 @@ class PortManager:
             owner_start = await anyio.to_thread.run_sync(process_start_time, owner_pid)
         count = 1 if roles is None else len(roles)
         async with self._registry.transaction() as leases:
-            ports = await self._find_free(span, count, leases)
+            ports = await find_free_ports(self._prober, span, count, leases)
             now = datetime.now(UTC)
             group = None if roles is None else uuid.uuid4().hex[:12]
             allocations = []
@@ -240,32 +238,6 @@ class PortManager:
                 leases.add(allocation)
                 allocations.append(allocation)
         return allocations
-
-    async def _find_free(self, span: PortRange, count: int, leases: Leases) -> list[int]:
-        """The first contiguous run of ``count`` free ports, else the lowest ``count`` free."""
-        run: list[int] = []
-        first_free: list[int] = []
-        allocated = busy = probes = 0
-        for port in span:
-            if port in leases:
-                allocated += 1
-                run = []
-                continue
-            probes += 1
-            if probes % _PROBES_PER_YIELD == 0:
-                await anyio.lowlevel.checkpoint()
-            if self._prober.status(port) is not PortStatus.FREE:
-                busy += 1
-                run = []
-                continue
-            run.append(port)
-            if len(run) == count:
-                return run
-            if len(first_free) < count:
-                first_free.append(port)
-        if len(first_free) == count:
-            return first_free
-        raise NoFreePortError(span, needed=count, allocated=allocated, busy=busy)
 
 
 def _result(port: int, status: PortStatus) -> ProbeResult:
