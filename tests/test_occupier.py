@@ -6,6 +6,7 @@ import os
 import socket
 from collections.abc import Iterator
 
+import anyio
 import psutil
 import pytest
 from helpers import bindable, free_port, listener_process, run_python
@@ -141,8 +142,9 @@ def test_the_portable_path_agrees_with_netlink() -> None:
 async def test_kills_a_polite_listener_and_frees_the_port(
     manager: PortManager, host: str, bystander: int
 ) -> None:
-    with spawn(POLITE, host) as child:
-        result = await manager.kill_occupier(child.port)
+    with spawn(POLITE, host) as child, anyio.fail_after(30):
+        # Returns once the port is free, long before a grace period this long.
+        result = await manager.kill_occupier(child.port, timeout=3600)
         assert result.killed, result.message
         assert (result.pid, result.pids, result.signal) == (child.pid, (child.pid,), "SIGTERM")
         assert result.port_free

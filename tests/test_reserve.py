@@ -42,6 +42,15 @@ async def test_a_reserved_port_is_never_allocated(manager: PortManager) -> None:
         await manager.allocate((port, port))
 
 
+async def test_an_allocated_port_is_refused_before_any_kill(manager: PortManager) -> None:
+    with spawn(POLITE) as child:
+        await manager.reserve(child.port, kill_if_occupied=True)
+    with spawn(POLITE, port=child.port) as again:
+        with pytest.raises(PortAlreadyAllocatedError):
+            await manager.reserve(again.port, kill_if_occupied=True)
+        assert alive(again.pid)
+
+
 async def test_an_occupied_port_is_refused_with_its_occupier(manager: PortManager) -> None:
     with spawn(POLITE) as child:
         with pytest.raises(PortInUseError) as caught:
