@@ -173,7 +173,8 @@ def refusal(occupier: Occupier, *, allow_other_users: bool = False) -> str | Non
     """Why aioports will not signal ``occupier``, or None when it may.
 
     Never pid 1, ourselves, our parent or our process-group leader (killing them would take
-    the caller down), and another user's process only for root and only when asked.
+    the caller down), nor a process whose start time is unknown (its identity cannot be
+    re-checked), and another user's process only for root and only when asked.
     """
     pid = occupier.pid
     if pid is None:
@@ -191,6 +192,11 @@ def refusal(occupier: Occupier, *, allow_other_users: bool = False) -> str | Non
         return f"refusing to signal {name}: it is this process's parent"
     if hasattr(os, "getpgrp") and pid == os.getpgrp():
         return f"refusing to signal {name}: it leads this process's process group"
+    if occupier.create_time is None:
+        return (
+            f"refusing to signal {name}: its start time is unreadable, "
+            "so a recycled PID could not be told apart from it"
+        )
     if _same_user(occupier):
         return None
     owner = occupier.username or (f"uid {occupier.uid}" if occupier.uid is not None else None)
@@ -231,7 +237,7 @@ def _identity_holds(pid: int, create_time: float | None) -> bool:
         return False
     except psutil.AccessDenied as exc:
         raise map_psutil_error(exc, pid) from exc
-    return create_time is None or abs(started - create_time) <= _START_TIME_TOLERANCE
+    return create_time is not None and abs(started - create_time) <= _START_TIME_TOLERANCE
 
 
 def send_signal(occupier: Occupier, *, force: bool) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
+from dataclasses import replace
 
 import anyio
 import psutil
@@ -276,8 +277,16 @@ def test_refuses_its_own_process_group_leader() -> None:
     assert "leads this process's process group" in run_python(GROUP_LEADER_ASKS)
 
 
+def test_a_process_whose_start_time_is_unknown_is_refused() -> None:
+    unpinned = Occupier(pid=99999, process_name="x", port=1, uid=os.getuid())
+    assert "start time is unreadable" in (refusal(unpinned) or "")
+    assert refusal(replace(unpinned, create_time=1.0)) is None
+
+
 def test_another_users_process_is_refused_unless_allowed() -> None:
-    other = Occupier(pid=99999, process_name="x", port=1, uid=os.getuid() + 1, username="bob")
+    other = Occupier(
+        pid=99999, process_name="x", port=1, uid=os.getuid() + 1, username="bob", create_time=1.0
+    )
     assert "belongs to user bob" in (refusal(other) or "")
     root_may = refusal(other, allow_other_users=True)
     assert (root_may is None) == (os.geteuid() == 0)
