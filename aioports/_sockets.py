@@ -8,6 +8,9 @@ wanted ports cross into Python; the socket inodes found are then matched against
 ``/proc/<pid>/fd``, skipped entirely when no socket matched. Measured here with 1,000 other
 listeners, that is several times faster than the psutil scan (see ``benchmarks/bench_occupier.py``).
 
+The psutil path is also less complete on Linux: it names one holder per socket, so the
+workers of a forked server sharing a listener are missed; the netlink path finds them all.
+
 Plain sync functions, run in a worker thread by the caller. Anything unexpected from netlink
 makes :func:`socket_table` fall back to psutil, so the fast path can only be faster, never
 wrong in a different way.
@@ -187,8 +190,9 @@ def _dump(
                 raise OSError(errno.EPROTO, "malformed netlink message")
             payload = offset + _NLMSGHDR.size
             if seq != sequence:
-                pass
-            elif kind == _NLMSG_DONE:
+                offset += (length + 3) & ~3
+                continue  # not an answer to this request
+            if kind == _NLMSG_DONE:
                 return
             elif kind == _NLMSG_ERROR:
                 (code,) = struct.unpack_from("=i", data, payload)
