@@ -19,11 +19,13 @@ from ._manager import PortManager as PortManager
 from ._models import Allocation as Allocation
 from ._models import AllocationGroup as AllocationGroup
 from ._models import CleanupResult as CleanupResult
+from ._models import KillResult as KillResult
 from ._models import Occupier as Occupier
 from ._models import PortRange as PortRange
 from ._models import PortStatus as PortStatus
 from ._models import ProbeResult as ProbeResult
 from ._models import RepairResult as RepairResult
+from ._models import Reservation as Reservation
 from ._version import __version__ as __version__
 
 __all__ = (
@@ -34,6 +36,7 @@ __all__ = (
     "InvalidMetadataError",
     "InvalidPortError",
     "InvalidRangeError",
+    "KillResult",
     "NoFreePortError",
     "Occupier",
     "PermissionDeniedError",
@@ -49,6 +52,7 @@ __all__ = (
     "RegistryError",
     "RegistryLockTimeoutError",
     "RepairResult",
+    "Reservation",
     "__version__",
 )
 

@@ -21,17 +21,21 @@ from ._models import (
     Allocation,
     AllocationGroup,
     CleanupResult,
+    KillResult,
+    Occupier,
     PortRange,
     PortStatus,
     ProbeResult,
     RangeLike,
     RepairResult,
+    Reservation,
     validate_port,
 )
 from ._probe import BindProber
 from ._process import process_start_time
 from ._registry import Registry
 from ._search import find_free_ports
+from ._takeover import detect, kill_port, reserve_port, validate_timeout
 
 __all__ = ("PortManager",)
 
@@ -199,6 +203,108 @@ class PortManager:
         """
         port = validate_port(port)
         return _result(port, self._prober.status(port))
+
+    # -- occupiers --------------------------------------------------------------------
+
+    async def detect_occupier(self, port: int) -> Occupier | None:
+        """Who holds ``port``: the first of :meth:`detect_occupiers`, or None when nothing does.
+
+        :raises InvalidPortError: when ``port`` is not a port number.
+        :raises PermissionDeniedError: when the OS hides the socket table (macOS, no root).
+        """
+        occupiers = await self.detect_occupiers(port)
+        return occupiers[0] if occupiers else None
+
+    async def detect_occupiers(self, port: int) -> list[Occupier]:
+        """Every process holding ``port``: a forked server (gunicorn, uvicorn workers) or an
+        ``SO_REUSEPORT`` group has several, and killing one of them frees nothing.
+
+        Listeners come first. A socket whose process this user cannot see is an occupier
+        with ``pid=None`` (and its ``uid`` on Linux), never "free"; a port held only by a
+        TIME_WAIT socket gets one ``pid=None`` occupier with ``status="TIME_WAIT"``.
+
+        :return: the occupiers; empty when nothing holds the port.
+        :raises InvalidPortError: when ``port`` is not a port number.
+        :raises PermissionDeniedError: when the OS hides the socket table (macOS, no root).
+        """
+        return await detect(validate_port(port))
+
+    async def kill_occupier(
+        self,
+        port: int,
+        force: bool = False,
+        timeout: float = 3.0,  # noqa: ASYNC109 - the seed's grace period, not a call deadline
+        *,
+        escalate: bool = False,
+        allow_other_users: bool = False,
+    ) -> KillResult:
+        """Stop every process holding ``port``, and return once they have exited and the
+        port is bindable (or ``timeout`` has passed).
+
+        Each process is re-identified by PID *and* start time right before each signal, so a
+        recycled PID is never hit. Nothing is signalled unless every holder may be.
+
+        :param force: send SIGKILL (Windows: TerminateProcess) instead of SIGTERM
+        :param timeout: seconds to wait for the holders to exit and the port to free up
+        :param escalate: send SIGKILL to holders still alive ``timeout`` after SIGTERM (and
+            wait up to ``timeout`` again)
+        :param allow_other_users: as root, allow signalling another user's process
+        :return: ``killed=False`` with a message when nothing held the port, the holder exited
+            on its own first, or it outlived the timeout (a SIGTERM it ignored).
+        :raises InvalidPortError: when ``port`` is not a port number.
+        :raises ValueError: when ``timeout`` is not a finite number of seconds >= 0.
+        :raises PermissionDeniedError: for PID 1, this process, its parent or its process
+            group leader, another user's process (see ``allow_other_users``), a holder this
+            user cannot see, or a signal the OS refused.
+        """
+        port = validate_port(port)
+        return await kill_port(
+            self._prober,
+            port,
+            force=bool(force),
+            grace=validate_timeout(timeout),
+            escalate=escalate,
+            allow_other_users=allow_other_users,
+        )
+
+    async def reserve(
+        self,
+        port: int,
+        kill_if_occupied: bool = False,
+        force: bool = False,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        timeout: float = 3.0,  # noqa: ASYNC109 - the seed's grace period, not a call deadline
+        escalate: bool = False,
+        allow_other_users: bool = False,
+    ) -> Reservation:
+        """Record exactly ``port`` in the registry, freeing it first if asked.
+
+        :param kill_if_occupied: stop the processes holding it, as :meth:`kill_occupier`
+        :param force: kill with SIGKILL rather than SIGTERM
+        :param metadata: a JSON object stored with the allocation
+        :param timeout: see :meth:`kill_occupier`
+        :param escalate: see :meth:`kill_occupier`
+        :param allow_other_users: see :meth:`kill_occupier`
+        :return: the port, whether it was occupied and killed, and the registry entry.
+        :raises PortAlreadyAllocatedError: when a live registry entry holds it.
+        :raises PortInUseError: when a process holds it and ``kill_if_occupied`` is False,
+            or the kill did not free it; nothing is recorded then.
+        :raises PermissionDeniedError: as :meth:`kill_occupier`; nothing is recorded.
+        :raises InvalidPortError, InvalidMetadataError, ValueError: for bad arguments.
+        """
+        port = validate_port(port)
+        return await reserve_port(
+            self._registry,
+            self._prober,
+            port,
+            metadata=_json_object(metadata),
+            kill_if_occupied=bool(kill_if_occupied),
+            force=bool(force),
+            grace=validate_timeout(timeout),
+            escalate=escalate,
+            allow_other_users=allow_other_users,
+        )
 
     # -- internals --------------------------------------------------------------------
 

@@ -15,12 +15,14 @@ __all__ = (
     "Allocation",
     "AllocationGroup",
     "CleanupResult",
+    "KillResult",
     "Occupier",
     "PortRange",
     "PortStatus",
     "ProbeResult",
     "RangeLike",
     "RepairResult",
+    "Reservation",
     "validate_port",
 )
 
@@ -281,4 +283,74 @@ class Occupier:
             "create_time": self.create_time,
             "addresses": list(self.addresses),
             "status": self.status,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class KillResult:
+    """What ``kill_occupier()`` did.
+
+    :ivar killed: True when every process that held the port was signalled and has exited
+        (a zombie counts as exited: it holds no sockets)
+    :ivar port: the port
+    :ivar pid: the (first) process signalled, or the one that exited before it could be
+    :ivar process_name: its name
+    :ivar pids: every process signalled (a forked server has several holders)
+    :ivar signal: the last signal sent (``SIGTERM``, ``SIGKILL``), or None if none was sent
+    :ivar escalated: True when SIGKILL followed a SIGTERM that was ignored
+    :ivar port_free: whether a server could bind the port when the call returned
+    :ivar message: what happened, in a sentence
+    :ivar occupiers: who held the port when the call started
+    """
+
+    killed: bool
+    port: int
+    pid: int | None = None
+    process_name: str | None = None
+    pids: tuple[int, ...] = ()
+    signal: str | None = None
+    escalated: bool = False
+    port_free: bool = False
+    message: str = ""
+    occupiers: tuple[Occupier, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "killed": self.killed,
+            "port": self.port,
+            "pid": self.pid,
+            "process_name": self.process_name,
+            "pids": list(self.pids),
+            "signal": self.signal,
+            "escalated": self.escalated,
+            "port_free": self.port_free,
+            "message": self.message,
+            "occupiers": [o.to_dict() for o in self.occupiers],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """What ``reserve()`` recorded.
+
+    :ivar port: the port, now held by a registry entry
+    :ivar was_occupied: True when a process held it when ``reserve()`` looked
+    :ivar killed: True when that process was killed to free it
+    :ivar occupier: who held it, if anyone
+    :ivar allocation: the registry entry recorded
+    """
+
+    port: int
+    was_occupied: bool
+    killed: bool
+    occupier: Occupier | None
+    allocation: Allocation
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "port": self.port,
+            "was_occupied": self.was_occupied,
+            "killed": self.killed,
+            "occupier": None if self.occupier is None else self.occupier.to_dict(),
+            "allocation": self.allocation.to_dict(),
         }

@@ -1,0 +1,207 @@
+"""Taking a port over: kill whoever holds it, then (for ``reserve``) record it in the registry.
+
+Async orchestration of the sync pieces in ``_occupier.py``, each run in a worker thread.
+Waiting is polling with a short, growing pause (0.5 ms up to 20 ms), never a fixed sleep: a
+polite process frees its port a few milliseconds after SIGTERM, and the call returns then.
+The port itself is probed inline (a non-blocking bind costs microseconds).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+import anyio.to_thread
+
+from ._errors import PermissionDeniedError, PortAlreadyAllocatedError, PortInUseError
+from ._models import Allocation, KillResult, Occupier, PortStatus, Reservation
+from ._occupier import ORPHAN_STATES, is_gone, occupiers_by_port, refusal, send_signal, signal_name
+from ._probe import BindProber
+from ._registry import Registry
+
+__all__ = ("detect", "kill_port", "reserve_port", "validate_timeout")
+
+logger = logging.getLogger("aioports")
+
+_FIRST_PAUSE = 0.0005
+_LONGEST_PAUSE = 0.02
+
+
+def validate_timeout(timeout: object) -> float:
+    """``timeout`` as seconds, if it is a finite, non-negative number.
+
+    :raises ValueError: otherwise.
+    """
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise ValueError(f"timeout must be a number of seconds, got {timeout!r}")
+    if not math.isfinite(timeout) or timeout < 0:
+        raise ValueError(f"timeout must be a finite number of seconds >= 0, got {timeout!r}")
+    return float(timeout)
+
+
+async def detect(port: int) -> list[Occupier]:
+    """Every occupier of one (validated) port, looked up in a worker thread."""
+    found = await anyio.to_thread.run_sync(occupiers_by_port, (port,))
+    return found[port]
+
+
+def _holders(occupiers: Sequence[Occupier]) -> list[Occupier]:
+    """The occupiers that are processes (seen or not), as opposed to TIME_WAIT leftovers."""
+    return [o for o in occupiers if o.pid is not None or o.status not in ORPHAN_STATES]
+
+
+async def kill_port(
+    prober: BindProber,
+    port: int,
+    *,
+    force: bool,
+    grace: float,
+    escalate: bool,
+    allow_other_users: bool,
+) -> KillResult:
+    """Signal every process holding ``port`` and wait until they have exited and the port
+    is bindable, or ``grace`` seconds have passed. See ``PortManager.kill_occupier``."""
+    occupiers = await detect(port)
+    holders = _holders(occupiers)
+    for holder in holders:
+        reason = refusal(holder, allow_other_users=allow_other_users)
+        if reason is not None:
+            raise PermissionDeniedError(reason, pid=holder.pid)
+    result = KillResult(killed=False, port=port, occupiers=tuple(occupiers))
+    if not holders:
+        what = f"a {occupiers[0].status} socket no process owns" if occupiers else "nothing"
+        return _finish(prober, result, f"port {port} is held by {what}: nothing to kill")
+    first = holders[0]
+    result = _with(result, pid=first.pid, process_name=first.process_name)
+    signalled = await _signal_all(holders, force=force)
+    if not signalled:
+        return _finish(
+            prober, result, f"{_names(holders)} exited before it was signalled: nothing to kill"
+        )
+    sent = signal_name(force=force)
+    result = _with(result, pids=tuple(o.pid for o in signalled if o.pid is not None), signal=sent)
+    logger.debug("sent %s to %s holding port %d", sent, _names(signalled), port)
+    alive = await _wait(prober, port, signalled, grace)
+    if alive and escalate and not force:
+        signalled = await _signal_all(alive, force=True)
+        logger.debug("escalated to SIGKILL for %s on port %d", _names(signalled), port)
+        result = _with(result, signal=signal_name(force=True), escalated=True)
+        alive = await _wait(prober, port, alive, grace)
+    if alive:
+        hint = "" if force or escalate else "; pass force=True or escalate=True to SIGKILL it"
+        message = f"{_names(alive)} did not exit within {grace:g} s of {result.signal}{hint}"
+        return _finish(prober, result, message)
+    result = _with(result, killed=True)
+    return _finish(prober, result, f"{_names(signalled)} exited after {result.signal}")
+
+
+async def _signal_all(targets: Sequence[Occupier], *, force: bool) -> list[Occupier]:
+    def run() -> list[Occupier]:
+        return [o for o in targets if send_signal(o, force=force)]
+
+    return await anyio.to_thread.run_sync(run)
+
+
+async def _wait(
+    prober: BindProber, port: int, targets: Sequence[Occupier], grace: float
+) -> list[Occupier]:
+    """Poll until every target is gone and the port is bindable; returns those still alive
+    when ``grace`` ran out (empty if all exited, even if the port stayed busy)."""
+
+    def still_alive() -> list[Occupier]:
+        return [o for o in targets if not is_gone(o)]
+
+    deadline = anyio.current_time() + grace
+    pause = _FIRST_PAUSE
+    pending = list(targets)
+    while True:
+        free = prober.status(port) is PortStatus.FREE
+        if pending and (free or pause >= _LONGEST_PAUSE or anyio.current_time() >= deadline):
+            pending = await anyio.to_thread.run_sync(still_alive)
+        remaining = deadline - anyio.current_time()
+        if (not pending and free) or remaining <= 0:
+            return pending
+        await anyio.sleep(min(pause, remaining))
+        pause = min(pause * 2, _LONGEST_PAUSE)
+
+
+def _finish(prober: BindProber, result: KillResult, message: str) -> KillResult:
+    free = prober.status(result.port) is PortStatus.FREE
+    return _with(result, port_free=free, message=message)
+
+
+def _with(result: KillResult, **changes: Any) -> KillResult:
+    return replace(result, **changes)
+
+
+def _names(occupiers: Sequence[Occupier]) -> str:
+    return ", ".join(f"{o.process_name or 'process'} (PID {o.pid})" for o in occupiers)
+
+
+async def reserve_port(
+    registry: Registry,
+    prober: BindProber,
+    port: int,
+    *,
+    metadata: dict[str, Any],
+    kill_if_occupied: bool,
+    force: bool,
+    grace: float,
+    escalate: bool,
+    allow_other_users: bool,
+) -> Reservation:
+    """Record ``port`` in the registry, after killing its holders if asked. See
+    ``PortManager.reserve``.
+
+    The registry lock is not held while a process is being killed (that can take seconds and
+    would stall every other aioports user); the registry is checked before and again when
+    recording.
+    """
+    async with registry.transaction() as leases:
+        existing = leases.get(port)
+    if existing is not None:
+        raise PortAlreadyAllocatedError(port, existing)
+    holders = _holders(await detect(port))
+    occupier = holders[0] if holders else None
+    killed = False
+    if occupier is not None:
+        if not kill_if_occupied:
+            raise PortInUseError(port, occupier)
+        result = await kill_port(
+            prober,
+            port,
+            force=force,
+            grace=grace,
+            escalate=escalate,
+            allow_other_users=allow_other_users,
+        )
+        if not result.port_free:
+            raise PortInUseError(port, occupier)
+        killed = result.killed
+    elif prober.status(port) is PortStatus.IN_USE:
+        raise PortInUseError(port, None)  # bound by a socket the socket table does not show
+    async with registry.transaction() as leases:
+        existing = leases.get(port)
+        if existing is not None:
+            raise PortAlreadyAllocatedError(port, existing)
+        allocation = Allocation(
+            port=port,
+            allocated_at=datetime.now(UTC),
+            metadata=metadata,
+            pid=os.getpid(),
+            hostname=registry.hostname,
+        )
+        leases.add(allocation)
+    return Reservation(
+        port=port,
+        was_occupied=occupier is not None,
+        killed=killed,
+        occupier=occupier,
+        allocation=allocation,
+    )

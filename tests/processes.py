@@ -1,0 +1,148 @@
+"""Child processes for the occupier tests: listeners that behave in the ways kills go wrong.
+
+Each child binds a loopback port, then prints one line (the port, then any PIDs it forked) as
+its readiness signal. :func:`spawn` ends whatever is left of them, and only them, afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import psutil
+
+_PRELUDE = """
+import os, signal, socket, sys, time
+host, port = sys.argv[1], int(sys.argv[2])
+if len(sys.argv) > 3:  # become that user before creating anything
+    os.setgid(int(sys.argv[3]))
+    os.setuid(int(sys.argv[3]))
+family = socket.AF_INET6 if ":" in host else socket.AF_INET
+s = socket.socket(family, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+if family == socket.AF_INET6:
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+s.bind((host, port))
+s.listen()
+port = s.getsockname()[1]
+"""
+
+#: Exits on SIGTERM (the default action).
+POLITE = """
+print(port, flush=True)
+time.sleep(600)
+"""
+
+#: Ignores SIGTERM; only SIGKILL ends it.
+STUBBORN = """
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+print(port, flush=True)
+time.sleep(600)
+"""
+
+#: On SIGTERM, takes a moment to shut down, then closes its socket and exits by itself.
+GRACEFUL = """
+def stop(*_):
+    time.sleep(0.2)
+    s.close()
+    os._exit(0)
+signal.signal(signal.SIGTERM, stop)
+print(port, flush=True)
+time.sleep(600)
+"""
+
+#: A pre-forking server: the parent and two forked workers share the listening socket.
+FORKED = """
+children = []
+for _ in range(2):
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(600)
+        os._exit(0)
+    children.append(pid)
+print(port, *children, flush=True)
+time.sleep(600)
+"""
+
+#: A parent that forks a listening child and never reaps it: a killed child stays a zombie.
+NEGLECTFUL = """
+pid = os.fork()
+if pid == 0:
+    time.sleep(600)
+    os._exit(0)
+s.close()
+print(port, pid, flush=True)
+time.sleep(600)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Child:
+    """A started child: its PID, the port it holds and the PIDs it forked."""
+
+    pid: int
+    port: int
+    forked: tuple[int, ...]
+
+    @property
+    def pids(self) -> set[int]:
+        return {self.pid, *self.forked}
+
+
+@contextlib.contextmanager
+def spawn(
+    code: str, host: str = "127.0.0.1", port: int = 0, *, user: int | None = None
+) -> Iterator[Child]:
+    """Run ``code`` in a child, after a prelude that listens on ``host:port`` (``s`` is the
+    socket, ``port`` its port), as ``user`` (a uid) if given: the child switches to it
+    before it binds. Yields once the child listens.
+
+    Afterwards SIGKILLs the child and the processes it forked, each only if it is still the
+    very process that was started (PID and start time), and reaps the child.
+    """
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _PRELUDE + textwrap.dedent(code), host, str(port)]
+        + ([] if user is None else [str(user)]),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    ours: list[psutil.Process] = []
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().split()
+        assert line, "the child exited before listening"
+        forked = tuple(int(pid) for pid in line[1:])
+        for pid in forked:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                ours.append(psutil.Process(pid))
+        yield Child(pid=proc.pid, port=int(line[0]), forked=forked)
+    finally:
+        for child in ours:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                if child.is_running():  # the same process: psutil checks the start time
+                    child.send_signal(signal.SIGKILL)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        assert proc.stdout is not None
+        proc.stdout.close()
+
+
+def alive(pid: int) -> bool:
+    """Running and not a zombie."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def exited_pid() -> int:
+    """The PID of a child that has exited and been reaped (a vanished process)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait(timeout=30)
+    return proc.pid
