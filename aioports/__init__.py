@@ -24,6 +24,7 @@ from ._models import PortRange as PortRange
 from ._models import PortStatus as PortStatus
 from ._models import ProbeResult as ProbeResult
 from ._models import RepairResult as RepairResult
+from ._models import ScanResult as ScanResult
 from ._version import __version__ as __version__
 
 __all__ = (
@@ -49,6 +50,7 @@ __all__ = (
     "RegistryError",
     "RegistryLockTimeoutError",
     "RepairResult",
+    "ScanResult",
     "__version__",
 )
 
