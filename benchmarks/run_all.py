@@ -68,6 +68,19 @@ def repeat(op: Callable[[], object], rounds: int, warmup: int = 1) -> list[float
     return times
 
 
+def interleaved(ops: list[Callable[[], object]], rounds: int) -> list[list[float]]:
+    """Like :func:`repeat` for each of ``ops``, taking turns round by round."""
+    for op in ops:
+        op()
+    times: list[list[float]] = [[] for _ in ops]
+    for _ in range(rounds):
+        for op, spent in zip(ops, times, strict=True):
+            began = time.perf_counter()
+            op()
+            spent.append(time.perf_counter() - began)
+    return times
+
+
 def per_item(op: Callable[[int], object], ports: range, rounds: int) -> list[float]:
     """Seconds per port for ``op`` over ``ports``, one figure per round."""
     return [t / len(ports) for t in repeat(lambda: [op(p) for p in ports], rounds)]
@@ -123,10 +136,16 @@ def bench_scan(rounds: int) -> None:
     def scan(concurrency: int | None) -> Callable[[], object]:
         return lambda: anyio.run(lambda: manager.scan((1024, 65535), concurrency=concurrency))
 
-    auto = repeat(scan(None), rounds)
-    inline = repeat(scan(1), rounds)
-    v4 = repeat(lambda: [v4_busy(p) for p in FULL], rounds)
-    dual = repeat(lambda: [dual_busy(p) for p in FULL], rounds)
+    # Rounds alternate between the four, so that load from elsewhere hits them alike.
+    auto, inline, v4, dual = interleaved(
+        [
+            scan(None),
+            scan(1),
+            lambda: [v4_busy(p) for p in FULL],
+            lambda: [dual_busy(p) for p in FULL],
+        ],
+        rounds,
+    )
     rows = [
         ("scan 1024-65535, 1 process", inline, "sync loop, 0.0.0.0 bind only", v4),
         ("scan 1024-65535, 1 process", inline, "sync loop, dual-stack (0.0.0.0 + ::)", dual),

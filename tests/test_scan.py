@@ -184,7 +184,7 @@ class CountingProber(BindProber):
 
 
 async def test_search_in_a_crowded_range_skips_listeners() -> None:
-    size = 400
+    size = 120
     start = free_block(size)
     busy = list(range(start, start + size - 10))
     prober = CountingProber()
@@ -213,11 +213,11 @@ async def test_search_still_probes_sockets_the_table_does_not_list() -> None:
 
 
 async def test_allocate_in_a_crowded_range(manager: PortManager) -> None:
-    start = free_block(200)
-    with held(list(range(start, start + 190))):
-        assert await manager.allocate((start, start + 199)) == start + 190
-        group = await manager.allocate_group(3, range=(start, start + 199))
-    assert list(group.ports.values()) == [start + 191, start + 192, start + 193]
+    start = free_block(80)
+    with held(list(range(start, start + 70))):
+        assert await manager.allocate((start, start + 79)) == start + 70
+        group = await manager.allocate_group(3, range=(start, start + 79))
+    assert list(group.ports.values()) == [start + 71, start + 72, start + 73]
 
 
 def test_scan_result_is_frozen() -> None:
