@@ -26,6 +26,7 @@ from ._models import PortStatus as PortStatus
 from ._models import ProbeResult as ProbeResult
 from ._models import RepairResult as RepairResult
 from ._models import Reservation as Reservation
+from ._models import ScanResult as ScanResult
 from ._version import __version__ as __version__
 
 __all__ = (
@@ -53,6 +54,7 @@ __all__ = (
     "RegistryLockTimeoutError",
     "RepairResult",
     "Reservation",
+    "ScanResult",
     "__version__",
 )
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -29,11 +30,15 @@ from ._models import (
     RangeLike,
     RepairResult,
     Reservation,
+    ScanResult,
     validate_port,
 )
 from ._probe import BindProber
 from ._process import process_start_time
 from ._registry import Registry
+from ._scan import iter_scan as iter_scan_range
+from ._scan import resolve_lanes
+from ._scan import scan as scan_range
 from ._search import find_free_ports
 from ._takeover import detect, kill_port, reserve_port, validate_timeout
 
@@ -305,6 +310,48 @@ class PortManager:
             escalate=escalate,
             allow_other_users=allow_other_users,
         )
+
+    # -- scanning ---------------------------------------------------------------------
+
+    async def scan(
+        self,
+        range: RangeLike | None = None,
+        *,
+        concurrency: int | None = None,
+        with_occupiers: bool = False,
+    ) -> ScanResult:
+        """Probe every port of a range, with exactly the answers :meth:`probe` would give
+        port by port (a snapshot, like every probe). The event loop keeps running other tasks
+        throughout; a large range is shared with short-lived worker processes.
+
+        :param range: the ports to scan, up to 1-65535; default :meth:`get_range`
+        :param concurrency: how many processes share the scan, this one included; default
+            one per CPU (at most 4) for ranges of 8,192 ports or more, else 1
+        :param with_occupiers: also name the holders of the in-use ports, from one snapshot of
+            the socket table (``ScanResult.occupiers``)
+        :return: the in-use ports with their results, and the number of free ones
+        :raises InvalidRangeError: when ``range`` is malformed.
+        :raises ValueError: when ``concurrency`` is not a positive whole number.
+        """
+        span = self._range if range is None else PortRange.coerce(range)
+        lanes = resolve_lanes(span, concurrency)
+        return await scan_range(self._prober, span, lanes=lanes, with_occupiers=with_occupiers)
+
+    async def iter_scan(
+        self, range: RangeLike | None = None, *, concurrency: int | None = None
+    ) -> AsyncGenerator[ProbeResult, None]:
+        """Like :meth:`scan`, but yield a :class:`ProbeResult` for every port, free ones
+        included, in port order, as the scan goes (for progress). Wrap it in
+        ``contextlib.aclosing`` to stop a scan early and end its workers at once.
+
+        :raises InvalidRangeError: when ``range`` is malformed.
+        :raises ValueError: when ``concurrency`` is not a positive whole number.
+        """
+        span = self._range if range is None else PortRange.coerce(range)
+        lanes = resolve_lanes(span, concurrency)
+        async with contextlib.aclosing(iter_scan_range(self._prober, span, lanes=lanes)) as results:
+            async for result in results:
+                yield result
 
     # -- internals --------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ __all__ = (
     "RangeLike",
     "RepairResult",
     "Reservation",
+    "ScanResult",
     "validate_port",
 )
 
@@ -353,4 +354,45 @@ class Reservation:
             "killed": self.killed,
             "occupier": None if self.occupier is None else self.occupier.to_dict(),
             "allocation": self.allocation.to_dict(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ScanResult:
+    """What ``scan()`` found: a snapshot of a whole range, port by port as ``probe()`` sees it.
+
+    :ivar range: the range scanned
+    :ivar in_use: a result for every port a server could not start on (``in_use`` or
+        ``denied``), by port
+    :ivar free: how many ports of the range were free
+    :ivar elapsed: how long the scan took, in seconds
+    :ivar occupiers: with ``with_occupiers=True``, the holders of each in-use port from one
+        snapshot of the socket table (a port may have none: a bound socket that does not
+        listen, or a holder in another network namespace); None when not asked for
+    """
+
+    range: PortRange
+    in_use: tuple[ProbeResult, ...]
+    free: int
+    elapsed: float = 0.0
+    occupiers: Mapping[int, tuple[Occupier, ...]] | None = None
+
+    def holders(self, port: int) -> tuple[Occupier, ...]:
+        """The occupiers found for ``port`` (empty when none were found or asked for)."""
+        if self.occupiers is None:
+            return ()
+        return self.occupiers.get(port, ())
+
+    def to_dict(self) -> dict[str, Any]:
+        in_use = []
+        for result in self.in_use:
+            entry = result.to_dict()
+            if self.occupiers is not None:
+                entry["occupiers"] = [o.to_dict() for o in self.holders(result.port)]
+            in_use.append(entry)
+        return {
+            "range": self.range.to_dict(),
+            "in_use": in_use,
+            "free": self.free,
+            "elapsed": self.elapsed,
         }

@@ -6,6 +6,12 @@ question exactly, including listeners on 127.0.0.1 or ::1 only, IPv6-only socket
 not listening sockets and TIME_WAIT leftovers, which a connect() probe misses. A bind on a
 non-blocking socket never waits, so probes run inline on the event loop.
 
+On Linux one bind of a dual-stack ``::`` socket (``IPV6_V6ONLY`` off) conflicts with exactly
+the sockets that one of those two binds conflicts with (any IPv4 or IPv6 socket on the port, under
+the same reuse rules), so a port it clears is free at half the cost. A port it refuses is checked
+again the exact way, which also tells ``in_use`` from ``denied``; scans therefore spend the double
+bind only on the few busy ports.
+
 The answer is a snapshot: another process may take the port a moment later. Hand the bound
 socket over instead when that matters.
 """
@@ -18,7 +24,7 @@ import sys
 
 from ._models import PortStatus
 
-__all__ = ("BindProber",)
+__all__ = ("BindProber", "bind_failures")
 
 _IN_USE_ERRNOS = frozenset(
     e for e in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", None)) if e is not None
@@ -58,6 +64,33 @@ def _bind_status(family: socket.AddressFamily, host: str, port: int) -> PortStat
     return PortStatus.FREE
 
 
+def bind_failures(start: int, stop: int, family: int) -> list[tuple[int, int]]:
+    """``(port, errno)`` for each port of ``range(start, stop)`` that a wildcard bind refuses:
+    ``::`` dual-stack for ``AF_INET6``, else ``0.0.0.0``. The hot loop of every scan.
+
+    It uses nothing but the ``socket`` module, because scans also send its source to worker
+    processes (see ``_scan.py``).
+    """
+    new_socket = socket.socket
+    stream, sol, reuse = socket.SOCK_STREAM, socket.SOL_SOCKET, socket.SO_REUSEADDR
+    dual_stack = family == socket.AF_INET6
+    host = "::" if dual_stack else "0.0.0.0"
+    ipproto_ipv6, v6only = socket.IPPROTO_IPV6, socket.IPV6_V6ONLY
+    failures = []
+    for port in range(start, stop):
+        sock = new_socket(family, stream)
+        try:
+            sock.setsockopt(sol, reuse, 1)
+            if dual_stack:
+                sock.setsockopt(ipproto_ipv6, v6only, 0)
+            sock.bind((host, port))
+        except OSError as exc:
+            failures.append((port, exc.errno or 0))
+        finally:
+            sock.close()
+    return failures
+
+
 class BindProber:
     """Probes ports by binding the wildcard addresses; remembers whether the host has IPv6."""
 
@@ -73,8 +106,30 @@ class BindProber:
             self._ipv6 = _host_has_ipv6()
         return self._ipv6
 
+    @property
+    def fast_family(self) -> int | None:
+        """The family :func:`bind_failures` clears ports with on this host, or None where only
+        the exact double bind is known to match a server's view (outside Linux)."""
+        if sys.platform != "linux":
+            return None
+        return socket.AF_INET6 if self.ipv6 else socket.AF_INET
+
+    def failures(self, start: int, stop: int) -> list[int]:
+        """The ports of ``range(start, stop)`` the fast bind does not clear; each needs
+        :meth:`exact_status`. Every port, where there is no fast bind."""
+        family = self.fast_family
+        if family is None:
+            return list(range(start, stop))
+        return [port for port, _ in bind_failures(start, stop, family)]
+
     def status(self, port: int) -> PortStatus:
         """Probe one port; ``port`` must already be validated."""
+        if self.failures(port, port + 1):
+            return self.exact_status(port)
+        return PortStatus.FREE
+
+    def exact_status(self, port: int) -> PortStatus:
+        """Probe one port with one bind per wildcard address, as a server binds them."""
         status = _bind_status(socket.AF_INET, "0.0.0.0", port)
         if status is not PortStatus.FREE or not self.ipv6:
             return status
