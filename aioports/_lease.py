@@ -20,6 +20,7 @@ import ipaddress
 import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from socket import socket as SocketType
 from types import TracebackType
 from typing import NoReturn
 
@@ -33,6 +34,8 @@ __all__ = ("Lease", "SocketClaim", "lease_context", "release_if_ours")
 _IN_USE_ERRNOS = frozenset(
     e for e in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", None)) if e is not None
 )
+
+_DEFAULT_BACKLOG = socket.SOMAXCONN
 
 ReleaseFunction = Callable[[Allocation], Awaitable[bool]]
 
@@ -123,7 +126,7 @@ class Lease:
     def __init__(
         self,
         allocation: Allocation,
-        sock: socket.socket | None,
+        sock: SocketType | None,
         release: ReleaseFunction,
     ) -> None:
         self.allocation = allocation
@@ -142,7 +145,7 @@ class Lease:
         return self.allocation.port
 
     @property
-    def socket(self) -> socket.socket | None:
+    def socket(self) -> SocketType | None:
         """The bound, not yet listening socket of a ``hold=True`` lease; None otherwise, or
         once :meth:`close_socket` or :meth:`release` closed it.
 
@@ -158,6 +161,27 @@ class Lease:
     def released(self) -> bool:
         """Whether :meth:`release` has run."""
         return self._released
+
+    def listen(self, backlog: int = _DEFAULT_BACKLOG) -> SocketType:
+        """Start listening on the held socket and return it, for the server to take over.
+
+        ``SO_REUSEADDR`` is switched on at the last moment: from ``listen()`` on, nothing
+        can share the port anyway, and with it the connections the server closes do not
+        leave TIME_WAIT entries that bar the next ``SO_REUSEADDR`` server from the port for
+        a minute. A plain ``socket.listen()`` works too, without that nicety.
+
+        :raises RuntimeError: when the lease holds no socket (``hold=False``, or closed).
+        """
+        sock = self.socket
+        if sock is None:
+            raise RuntimeError(
+                f"the lease of port {self.port} holds no socket: lease with hold=True, "
+                "and listen before close_socket()"
+            )
+        if sys.platform != "win32":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.listen(backlog)
+        return sock
 
     def close_socket(self) -> None:
         """Close the held socket, keeping the allocation: do this right before a child process

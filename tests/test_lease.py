@@ -164,3 +164,46 @@ async def test_a_killed_lease_owner_gives_the_port_back(
     finally:
         reap(proc)
     assert await manager.allocate((start, start)) == start
+
+
+def _closed_by_the_server_first(listening: socket.socket) -> None:
+    """One connection that the server side closes first: TIME_WAIT lands on the server port."""
+    port = listening.getsockname()[1]
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+        conn, _ = listening.accept()
+        conn.close()
+        assert client.recv(1) == b""
+    listening.close()
+
+
+def _reuse_bind(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@pytest.mark.parametrize("use_lease_listen", [True, False])
+async def test_listen_spares_the_next_server_the_time_wait(
+    manager: PortManager, use_lease_listen: bool
+) -> None:
+    start = free_block(1)
+    async with manager.lease((start, start), hold=True) as lease:
+        assert lease.socket is not None
+        if use_lease_listen:
+            assert lease.listen() is lease.socket
+        else:
+            lease.socket.listen()
+        _closed_by_the_server_first(lease.socket)
+    # With a plain listen() on the exclusive socket, its TIME_WAIT bars SO_REUSEADDR servers.
+    assert _reuse_bind(start) is use_lease_listen
+
+
+async def test_listen_needs_a_held_socket(manager: PortManager) -> None:
+    start = free_block(1)
+    async with manager.lease((start, start)) as lease:
+        with pytest.raises(RuntimeError, match="holds no socket"):
+            lease.listen()

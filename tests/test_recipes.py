@@ -32,10 +32,14 @@ async def _ask(port: int) -> bytes:
         return await stream.receive()
 
 
-async def test_asyncio_start_server_on_the_held_socket(manager: PortManager) -> None:
+@pytest.mark.parametrize("listen_first", [False, True])
+async def test_asyncio_start_server_on_the_held_socket(
+    manager: PortManager, listen_first: bool
+) -> None:
     start = free_block(1)
     async with manager.lease((start, start), hold=True) as lease:
-        server = await asyncio.start_server(_echo, sock=lease.socket)
+        sock = lease.listen() if listen_first else lease.socket
+        server = await asyncio.start_server(_echo, sock=sock)
         async with server:
             assert await _ask(lease.port) == b"ping\n"
         assert lease.socket is None  # the server closed it
@@ -45,9 +49,7 @@ async def test_asyncio_start_server_on_the_held_socket(manager: PortManager) -> 
 async def test_anyio_listener_over_the_held_socket(manager: PortManager) -> None:
     start = free_block(1)
     async with manager.lease((start, start), hold=True) as lease:
-        assert lease.socket is not None
-        lease.socket.listen()
-        listener = await anyio.abc.SocketListener.from_socket(lease.socket)
+        listener = await anyio.abc.SocketListener.from_socket(lease.listen())
 
         async def serve(stream: anyio.abc.SocketStream) -> None:
             async with stream:
@@ -98,8 +100,7 @@ def test_uvicorn_serves_on_the_inherited_socket(tmp_path: Path, registry_path: P
     (tmp_path / "hello_app.py").write_text(APP)
     start = free_block(1)
     with aioports.lease_sync((start, start), hold=True, registry_path=registry_path) as lease:
-        assert lease.socket is not None
-        fd = lease.socket.fileno()
+        fd = lease.listen().fileno()
         proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--fd", str(fd), "--app-dir", str(tmp_path),
              "--log-level", "warning", "hello_app:app"],
