@@ -15,6 +15,7 @@ from ._errors import ProcessGoneError as ProcessGoneError
 from ._errors import RegistryCorruptError as RegistryCorruptError
 from ._errors import RegistryError as RegistryError
 from ._errors import RegistryLockTimeoutError as RegistryLockTimeoutError
+from ._lease import Lease as Lease
 from ._manager import PortManager as PortManager
 from ._models import Allocation as Allocation
 from ._models import AllocationGroup as AllocationGroup
@@ -27,6 +28,9 @@ from ._models import ProbeResult as ProbeResult
 from ._models import RepairResult as RepairResult
 from ._models import Reservation as Reservation
 from ._models import ScanResult as ScanResult
+from ._sync import allocate_sync as allocate_sync
+from ._sync import lease_sync as lease_sync
+from ._sync import release_sync as release_sync
 from ._version import __version__ as __version__
 
 __all__ = (
@@ -38,6 +42,7 @@ __all__ = (
     "InvalidPortError",
     "InvalidRangeError",
     "KillResult",
+    "Lease",
     "NoFreePortError",
     "Occupier",
     "PermissionDeniedError",
@@ -56,6 +61,9 @@ __all__ = (
     "Reservation",
     "ScanResult",
     "__version__",
+    "allocate_sync",
+    "lease_sync",
+    "release_sync",
 )
 
 # Show public objects as aioports.Name, not aioports._module.Name.

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import uuid
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -18,6 +19,7 @@ import orjson
 
 from ._config import default_registry_path, resolve_range
 from ._errors import InvalidMetadataError
+from ._lease import Lease, SocketClaim, lease_context, release_if_ours
 from ._models import (
     Allocation,
     AllocationGroup,
@@ -199,6 +201,75 @@ class PortManager:
         an empty one; a healthy registry is left alone."""
         return await self._registry.repair()
 
+    # -- leases ---------------------------------------------------------------------
+
+    def lease(
+        self,
+        range: RangeLike | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        hold: bool = False,
+        host: str = "127.0.0.1",
+    ) -> contextlib.AbstractAsyncContextManager[Lease]:
+        """Allocate a port for the life of an ``async with`` block, owned by this process.
+
+        The port is released when the block ends, even on an exception or a cancellation,
+        and reclaimed by the next registry operation if this process dies first.
+
+        :param range: where to look; default :meth:`get_range`
+        :param metadata: a JSON object stored with the allocation
+        :param hold: also bind a socket to the port (see :meth:`allocate_socket`), available
+            as ``lease.socket``
+        :param host: the address the held socket binds, an IP literal; IPv6 picks AF_INET6
+        :return: an async context manager yielding the :class:`Lease`
+        :raises NoFreePortError: on entry, when the range has no free port.
+        :raises InvalidRangeError, InvalidMetadataError, ValueError: for bad arguments.
+        """
+        return lease_context(functools.partial(self._lease, range, metadata, hold=hold, host=host))
+
+    async def allocate_socket(
+        self,
+        range: RangeLike | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        host: str = "127.0.0.1",
+    ) -> Lease:
+        """Allocate a port together with a socket already bound to it, not yet listening.
+
+        The bind happens while the registry lock is held, so neither another aioports user
+        nor any other program can take the port before the server starts on that socket.
+        Release the lease when done (``async with lease:`` does).
+
+        :param host: the address to bind, an IP literal; IPv6 picks AF_INET6 (IPv6 only)
+        :return: the :class:`Lease`; its ``socket`` is bound (without ``SO_REUSEADDR``)
+        :raises NoFreePortError: when no port of the range can be bound.
+        :raises InvalidRangeError, InvalidMetadataError, ValueError: for bad arguments.
+        """
+        return await self._lease(range, metadata, hold=True, host=host)
+
+    async def _lease(
+        self,
+        range: RangeLike | None,
+        metadata: Mapping[str, Any] | None,
+        *,
+        hold: bool,
+        host: str,
+    ) -> Lease:
+        claim = SocketClaim(host) if hold else None
+        try:
+            [allocation] = await self._allocate_ports(
+                range, metadata, os.getpid(), roles=None, claim=claim
+            )
+        except BaseException:
+            if claim is not None:
+                claim.discard()
+            raise
+        return Lease(allocation, None if claim is None else claim.socket, self._release_lease)
+
+    async def _release_lease(self, allocation: Allocation) -> bool:
+        async with self._registry.transaction() as leases:
+            return release_if_ours(leases, allocation)
+
     # -- probing ----------------------------------------------------------------------
 
     async def probe(self, port: int) -> ProbeResult:
@@ -362,6 +433,7 @@ class PortManager:
         owner_pid: int | None,
         *,
         roles: Sequence[str] | None,
+        claim: Callable[[int], bool] | None = None,
     ) -> list[Allocation]:
         span = self._range if range is None else PortRange.coerce(range)
         stored_metadata = _json_object(metadata)
@@ -372,7 +444,7 @@ class PortManager:
             owner_start = await anyio.to_thread.run_sync(process_start_time, owner_pid)
         count = 1 if roles is None else len(roles)
         async with self._registry.transaction() as leases:
-            ports = await find_free_ports(self._prober, span, count, leases)
+            ports = await find_free_ports(self._prober, span, count, leases, claim=claim)
             now = datetime.now(UTC)
             group = None if roles is None else uuid.uuid4().hex[:12]
             allocations = []

@@ -1,0 +1,234 @@
+"""Leases: a port held for the life of a block, optionally with its socket already bound.
+
+A port number alone is a promise nobody keeps: between "this port is free" and the server's
+``bind()`` any other program may take it. A lease closes that gap twice over. Its allocation
+is owner-bound to this process, so every aioports user skips the port until the lease ends
+(or this process dies). With ``hold=True`` the lease also binds the socket the server will
+use, while the registry lock is held, so no program at all can take the port in between.
+
+The held socket is bound *without* ``SO_REUSEADDR`` (``SO_EXCLUSIVEADDRUSE`` on Windows). On
+Linux, a bound but idle socket with ``SO_REUSEADDR`` lets any other ``SO_REUSEADDR`` socket
+(what asyncio, uvicorn and node servers use) bind the same port and listen first, after
+which our ``listen()`` fails: holding it that way would protect nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import ipaddress
+import socket
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from socket import socket as SocketType
+from types import TracebackType
+from typing import NoReturn
+
+import anyio
+
+from ._models import Allocation
+from ._registry import Leases
+
+__all__ = ("Lease", "SocketClaim", "lease_context", "release_if_ours")
+
+_IN_USE_ERRNOS = frozenset(
+    e for e in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", None)) if e is not None
+)
+
+_DEFAULT_BACKLOG = socket.SOMAXCONN
+
+ReleaseFunction = Callable[[Allocation], Awaitable[bool]]
+
+
+class SocketClaim:
+    """The ``claim`` hook of the free-port search: binds the handoff socket to a candidate.
+
+    Called with the registry lock held, so no aioports user can pick the port meanwhile;
+    the bind itself keeps every other program off it.
+
+    :param host: an IP address literal; its version picks the address family
+    :raises ValueError: when ``host`` is not an IP address.
+    """
+
+    __slots__ = ("_family", "_host", "socket")
+
+    def __init__(self, host: str) -> None:
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            raise ValueError(
+                f"host must be an IP address such as '127.0.0.1', '0.0.0.0', '::1' or '::', "
+                f"got {host!r}"
+            ) from None
+        self._host = str(address)
+        self._family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+        self.socket: socket.socket | None = None
+
+    def __call__(self, port: int) -> bool:
+        """Bind a fresh socket to ``port``; False when the port is taken (the search goes on)."""
+        sock = socket.socket(self._family, socket.SOCK_STREAM)
+        try:
+            if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
+            if self._family == socket.AF_INET6:
+                # Like asyncio and anyio listeners: the IPv6 socket serves IPv6 only.
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind((self._host, port))
+        except OSError as exc:
+            sock.close()
+            if exc.errno in _IN_USE_ERRNOS:
+                return False
+            raise
+        self.socket = sock
+        return True
+
+    def discard(self) -> None:
+        """Close the socket of a claim whose allocation did not go through."""
+        if self.socket is not None:
+            self.socket.close()
+            self.socket = None
+
+
+def release_if_ours(leases: Leases, allocation: Allocation) -> bool:
+    """Remove ``allocation`` from ``leases`` only if the entry is still that very allocation.
+
+    After a ``cleanup()`` somebody else may hold the same port; their entry stays.
+    """
+    current = leases.get(allocation.port)
+    if current is None or _identity(current) != _identity(allocation):
+        return False
+    leases.pop(allocation.port)
+    return True
+
+
+def _identity(allocation: Allocation) -> tuple[object, ...]:
+    return (
+        allocation.port,
+        allocation.allocated_at,
+        allocation.pid,
+        allocation.hostname,
+        allocation.owner_pid,
+        allocation.owner_create_time,
+    )
+
+
+class Lease:
+    """One port allocated to this process until :meth:`release`, which ``async with`` calls.
+
+    The allocation is owner-bound to this process: if it dies without releasing, the next
+    registry operation of any aioports user reclaims the port.
+
+    :ivar allocation: the registry entry, as recorded
+    """
+
+    __slots__ = ("_release", "_released", "_socket", "allocation")
+
+    def __init__(
+        self,
+        allocation: Allocation,
+        sock: SocketType | None,
+        release: ReleaseFunction,
+    ) -> None:
+        self.allocation = allocation
+        self._socket = sock
+        self._release = release
+        self._released = False
+
+    def __repr__(self) -> str:
+        state = "released" if self._released else "held"
+        held = "" if self._socket is None else ", socket held"
+        return f"<Lease port={self.port} {state}{held}>"
+
+    @property
+    def port(self) -> int:
+        """The leased port."""
+        return self.allocation.port
+
+    @property
+    def socket(self) -> SocketType | None:
+        """The bound, not yet listening socket of a ``hold=True`` lease; None otherwise, or
+        once :meth:`close_socket` or :meth:`release` closed it.
+
+        Hand it to the server (``asyncio.start_server(sock=...)``, ``uvicorn --fd``,
+        ``anyio.abc.SocketListener.from_socket`` after ``listen()``); the server then owns
+        it, and closing it again here is harmless.
+        """
+        if self._socket is not None and self._socket.fileno() == -1:
+            self._socket = None  # the server it was handed to has closed it
+        return self._socket
+
+    @property
+    def released(self) -> bool:
+        """Whether :meth:`release` has run."""
+        return self._released
+
+    def listen(self, backlog: int = _DEFAULT_BACKLOG) -> SocketType:
+        """Start listening on the held socket and return it, for the server to take over.
+
+        ``SO_REUSEADDR`` is switched on at the last moment: from ``listen()`` on, nothing
+        can share the port anyway, and with it the connections the server closes do not
+        leave TIME_WAIT entries that bar the next ``SO_REUSEADDR`` server from the port for
+        a minute. A plain ``socket.listen()`` works too, without that nicety.
+
+        :raises RuntimeError: when the lease holds no socket (``hold=False``, or closed).
+        """
+        sock = self.socket
+        if sock is None:
+            raise RuntimeError(
+                f"the lease of port {self.port} holds no socket: lease with hold=True, "
+                "and listen before close_socket()"
+            )
+        if sys.platform != "win32":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.listen(backlog)
+        return sock
+
+    def close_socket(self) -> None:
+        """Close the held socket, keeping the allocation: do this right before a child process
+        binds the port itself. Idempotent."""
+        sock, self._socket = self._socket, None
+        if sock is not None:
+            sock.close()
+
+    async def release(self) -> bool:
+        """Close the held socket and remove the allocation, even when the calling task is
+        being cancelled. Idempotent.
+
+        :return: True if this call removed the allocation; False if it was already released,
+            or the registry no longer held it (after a ``cleanup()``, say).
+        """
+        self.close_socket()
+        if self._released:
+            return False
+        self._released = True
+        removed = False
+        with anyio.CancelScope(shield=True):
+            removed = await self._release(self.allocation)
+        return removed
+
+    async def __aenter__(self) -> Lease:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.release()
+
+    def __enter__(self) -> NoReturn:
+        raise TypeError(
+            "Lease is asynchronous: use 'async with', or aioports.lease_sync() in plain code"
+        )
+
+    def __exit__(self, *args: object) -> None:  # pragma: no cover - __enter__ always raises
+        return None
+
+
+@contextlib.asynccontextmanager
+async def lease_context(acquire: Callable[[], Awaitable[Lease]]) -> AsyncIterator[Lease]:
+    """Acquire a lease on entry and release it on exit, however the block ends."""
+    lease = await acquire()
+    async with lease:
+        yield lease

@@ -1,0 +1,154 @@
+"""The pytest plugin, run for real: pytest -n 4 in subprocesses on a tiny shared range."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import anyio
+from helpers import free_block, reap, run_python
+
+from aioports import PortManager
+
+# Every test holds two ports (one listening for real) while it sleeps, so workers overlap.
+# A port handed to two holders at once makes a bind fail or the registry check below fail.
+INNER_TESTS = textwrap.dedent(
+    """
+    import os, socket, time
+    import anyio
+    from aioports import PortManager
+
+    def check_owned(port):
+        allocations = anyio.run(PortManager().list_allocations)
+        [mine] = [a for a in allocations if a.port == port]
+        assert mine.owner_pid == os.getpid(), (port, mine)
+        assert mine.metadata["pytest"].endswith(os.environ["PYTEST_CURRENT_TEST"].split(" ")[0])
+
+    def record(port):
+        with open(os.environ["PORTS_LOG"], "a") as log:
+            log.write(f"{os.getpid()} {port}\\n")
+
+    def check_earlier_tests_released(*current):
+        # Ports this worker's earlier tests leased must be back in the pool by now.
+        with open(os.environ["PORTS_LOG"], "a+") as log:
+            log.seek(0)
+            earlier = {int(p) for pid, p in map(str.split, log) if int(pid) == os.getpid()}
+        allocations = anyio.run(PortManager().list_allocations)
+        held = {a.port for a in allocations if a.owner_pid == os.getpid()}
+        assert held & earlier <= set(current), (held, earlier, current)
+
+    def hold(port, sock=None):
+        if sock is None:
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", port))
+        with sock:
+            sock.listen()
+            time.sleep(0.05)
+
+    def test_port_and_socket_{i}(aioports_port, aioports_socket):
+        port2 = aioports_socket.getsockname()[1]
+        assert port2 != aioports_port
+        check_earlier_tests_released(aioports_port, port2)
+        check_owned(aioports_port)
+        check_owned(port2)
+        record(aioports_port)
+        record(port2)
+        hold(aioports_port)
+        hold(port2, aioports_socket)
+
+    def test_factory_{i}(aioports_port_factory):
+        ports = [aioports_port_factory(), aioports_port_factory(metadata={"role": "db"})]
+        assert len(set(ports)) == 2
+        check_earlier_tests_released(*ports)
+        for port in ports:
+            check_owned(port)
+            record(port)
+            hold(port)
+    """
+)
+
+FAILING_TEST = textwrap.dedent(
+    """
+    def test_that_fails(aioports_port):
+        assert aioports_port < 0
+    """
+)
+
+
+def _write_suite(folder: Path, copies: int, ini_range: str | None) -> None:
+    folder.mkdir(parents=True)
+    ini = "[pytest]\naddopts = -p no:cacheprovider\n"
+    if ini_range is not None:
+        ini += f"aioports_range = {ini_range}\n"
+    (folder / "pytest.ini").write_text(ini)
+    for i in range(copies):
+        (folder / f"test_ports_{i}.py").write_text(INNER_TESTS.replace("{i}", str(i)))
+    (folder / "test_failing.py").write_text(FAILING_TEST)
+
+
+def _pytest(folder: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-n", "4", "-q", str(folder)],
+        cwd=folder,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _finish(proc: subprocess.Popen[str]) -> str:
+    out, _ = proc.communicate(timeout=180)
+    assert proc.returncode == 1, out  # the one failing test, nothing else
+    assert "1 failed" in out, out
+    return out
+
+
+def _registry_ports(registry: Path) -> list[int]:
+    return [a.port for a in anyio.run(PortManager(registry).list_allocations)]
+
+
+def test_xdist_workers_get_distinct_ports_and_release_them(tmp_path: Path) -> None:
+    start = free_block(8)
+    registry = tmp_path / "state" / "registry.json"
+    log = tmp_path / "ports.log"
+    _write_suite(tmp_path / "suite", copies=6, ini_range=f"{start}-{start + 7}")
+    proc = _pytest(tmp_path / "suite", {"AIOPORTS_REGISTRY": str(registry), "PORTS_LOG": str(log)})
+    try:
+        out = _finish(proc)
+    finally:
+        reap(proc)
+    assert "12 passed" in out, out
+    used = [int(line.split()[1]) for line in log.read_text().splitlines()]
+    assert len(used) == 24
+    assert set(used) <= set(range(start, start + 8))
+    assert _registry_ports(registry) == []
+
+
+def test_two_pytest_runs_share_the_registry(tmp_path: Path) -> None:
+    start = free_block(16)
+    registry = tmp_path / "state" / "registry.json"
+    env = {
+        "AIOPORTS_REGISTRY": str(registry),
+        "AIOPORTS_RANGE": f"{start}-{start + 15}",
+        "PORTS_LOG": str(tmp_path / "ports.log"),
+    }
+    for name in ("worktree-a", "worktree-b"):
+        _write_suite(tmp_path / name, copies=3, ini_range=None)
+    runs = [_pytest(tmp_path / name, env) for name in ("worktree-a", "worktree-b")]
+    try:
+        outputs = [_finish(proc) for proc in runs]
+    finally:
+        for proc in runs:
+            reap(proc)
+    assert all("6 passed" in out for out in outputs), outputs
+    assert _registry_ports(registry) == []
+
+
+def test_importing_aioports_does_not_import_pytest() -> None:
+    out = run_python("import sys, aioports; print('pytest' in sys.modules)")
+    assert out.strip() == "False"
