@@ -279,7 +279,10 @@ class Registry:
                     leases.drop_owned_by(dead, self.hostname)
             yield leases
             if leases != stored:
-                await self._store(leases)
+                # Once the change is decided it is written out whole: a cancellation waits
+                # for the rename instead of abandoning a half-done write.
+                with anyio.CancelScope(shield=True):
+                    await self._store(leases)
 
     async def repair(self) -> RepairResult:
         """Move an unusable registry aside to a timestamped backup and start an empty one."""
