@@ -1,30 +1,216 @@
-"""Argument parsing for ``aioports``; every command is one call into the public API."""
+"""One handler per command: parse its values, make one call into the public API, and say
+which renderer method shows the result."""
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from .._version import __version__
+import anyio.to_thread
 
-__all__ = ("main",)
+from .. import Occupier, PortManager, PortRange, ProbeResult
+from ._dashboard import build_rows
+from ._errors import CommandUnavailableError
+from ._parser import ParsedArgs, count_arg, port_arg, range_arg
+from ._render import Renderer, ScanReport
+from ._settings import RangeSetting, save_range
+
+__all__ = ("HANDLERS", "Context", "Outcome")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="aioports",
-        description="Hand out, track, probe and free TCP ports on this host.",
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What every handler gets: the manager and the default range it was built with."""
+
+    pm: PortManager
+    args: ParsedArgs
+    setting: RangeSetting
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a handler produced: how to show it, and the exit code."""
+
+    show: Callable[[Renderer], None]
+    code: int = 0
+    notes: tuple[str, ...] = ()
+
+
+Handler = Callable[[Context], Awaitable[Outcome]]
+
+
+def _metadata(args: ParsedArgs) -> dict[str, str]:
+    fields = {"app": args.app, "worktree": args.worktree, "service": args.service}
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def _owner_pid(args: ParsedArgs) -> int | None:
+    return None if args.owner_pid is None else count_arg(args.owner_pid, "--owner-pid")
+
+
+def _range(args: ParsedArgs) -> PortRange | None:
+    return None if args.range is None else range_arg(args.range)
+
+
+def _require(pm: PortManager, method: str, flag: str) -> Callable[..., Awaitable[Any]]:
+    """The manager method a command needs, or a clean error when this build lacks it."""
+    found = getattr(pm, method, None)
+    if found is None:
+        raise CommandUnavailableError(
+            f"{flag} needs PortManager.{method}(), which this aioports installation lacks"
+        )
+    bound: Callable[..., Awaitable[Any]] = found
+    return bound
+
+
+async def allocate(ctx: Context) -> Outcome:
+    args = ctx.args
+    metadata, owner, span = _metadata(args), _owner_pid(args), _range(args)
+    port = await ctx.pm.allocate(span, metadata, owner_pid=owner)
+    return Outcome(lambda r: r.allocated(port, metadata, owner))
+
+
+async def allocate_group(ctx: Context) -> Outcome:
+    args = ctx.args
+    assert args.allocate_group is not None
+    count = count_arg(args.allocate_group, "--allocate-group")
+    roles = None if args.roles is None else [r.strip() for r in args.roles.split(",")]
+    metadata, owner, span = _metadata(args), _owner_pid(args), _range(args)
+    group = await ctx.pm.allocate_group(
+        count, roles=roles, range=span, metadata=metadata, owner_pid=owner
     )
-    parser.add_argument("--version", action="version", version=f"aioports {__version__}")
-    return parser
+    return Outcome(lambda r: r.group_allocated(group))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code instead of exiting."""
-    parser = build_parser()
-    try:
-        parser.parse_args(argv)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 2
-    parser.print_help()
-    return 0
+async def release(ctx: Context) -> Outcome:
+    assert ctx.args.release is not None
+    port = port_arg(ctx.args.release)
+    released = await ctx.pm.release(port)
+    return Outcome(lambda r: r.released(port, released))
+
+
+async def release_group(ctx: Context) -> Outcome:
+    group_id = ctx.args.release_group
+    assert group_id is not None
+    ports = await ctx.pm.release_group(group_id)
+    return Outcome(lambda r: r.group_released(group_id, ports))
+
+
+async def list_allocations(ctx: Context) -> Outcome:
+    allocations = await ctx.pm.list_allocations()
+    return Outcome(lambda r: r.allocations(allocations))
+
+
+async def probe(ctx: Context) -> Outcome:
+    assert ctx.args.probe is not None
+    result = await ctx.pm.probe(port_arg(ctx.args.probe))
+    return Outcome(lambda r: r.probed(result))
+
+
+async def cleanup(ctx: Context) -> Outcome:
+    result = await ctx.pm.cleanup()
+    return Outcome(lambda r: r.cleaned(result))
+
+
+async def repair(ctx: Context) -> Outcome:
+    result = await ctx.pm.repair()
+    registry = ctx.pm.registry_path
+    return Outcome(lambda r: r.repaired(registry, result))
+
+
+async def show_range(ctx: Context) -> Outcome:
+    s = ctx.setting
+    return Outcome(lambda r: r.range_shown(s.range, s.source, s.config_path, changed=False))
+
+
+async def set_range(ctx: Context) -> Outcome:
+    assert ctx.args.set_range is not None
+    span = range_arg(ctx.args.set_range)
+    path: Path = await anyio.to_thread.run_sync(save_range, ctx.pm.registry_path, span)
+    notes: tuple[str, ...] = ()
+    if ctx.setting.source == "environment":
+        notes = ("note: $AIOPORTS_RANGE is set and overrides the saved range here",)
+    return Outcome(lambda r: r.range_shown(span, "config", path, changed=True), notes=notes)
+
+
+async def dashboard(ctx: Context) -> Outcome:
+    rows = await build_rows(ctx.pm, await ctx.pm.list_allocations())
+    return Outcome(lambda r: r.dashboard(rows))
+
+
+async def reserve(ctx: Context) -> Outcome:
+    args = ctx.args
+    assert args.reserve is not None
+    port = port_arg(args.reserve)
+    call = _require(ctx.pm, "reserve", "--reserve")
+    result = await call(
+        port, kill_if_occupied=args.kill, force=args.force, metadata=_metadata(args)
+    )
+    occupier: Occupier | None = getattr(result, "occupier", None)
+    was_occupied = bool(getattr(result, "was_occupied", False))
+    killed = bool(getattr(result, "killed", False))
+    return Outcome(lambda r: r.reserved(result.port, was_occupied, killed, occupier))
+
+
+async def detect(ctx: Context) -> Outcome:
+    assert ctx.args.detect is not None
+    port = port_arg(ctx.args.detect)
+    call = _require(ctx.pm, "detect_occupier", "--detect")
+    occupier: Occupier | None = await call(port)
+    return Outcome(lambda r: r.detected(port, occupier))
+
+
+async def kill_port(ctx: Context) -> Outcome:
+    assert ctx.args.kill_port is not None
+    port = port_arg(ctx.args.kill_port)
+    call = _require(ctx.pm, "kill_occupier", "--kill-port")
+    result = await call(port, force=ctx.args.force)
+    killed = bool(result.killed)
+    pid: int | None = getattr(result, "pid", None)
+    name: str | None = getattr(result, "process_name", None)
+    # A holder that survived the signal is a failure; "nothing held it" is not.
+    code = 0 if killed or pid is None else 1
+    return Outcome(lambda r: r.killed(port, killed, pid, name), code)
+
+
+async def scan(ctx: Context) -> Outcome:
+    assert ctx.args.scan is not None
+    span = range_arg(ctx.args.scan)
+    call = _require(ctx.pm, "scan", "--scan")
+    result = await call(span)
+    report = _scan_report(span, result)
+    return Outcome(lambda r: r.scanned(report))
+
+
+def _scan_report(span: PortRange, result: Any) -> ScanReport:
+    """Accept either form the scanning issue allows: a list of probe results, or a
+    ``ScanResult`` with the in-use results and the free count."""
+    if isinstance(result, (list, tuple)):
+        busy: list[ProbeResult] = [p for p in result if p.in_use]
+        free = len(result) - len(busy)
+    else:
+        busy = list(result.in_use)
+        free = int(result.free)
+    in_use = tuple((p, getattr(p, "occupier", None)) for p in busy)
+    return ScanReport(range=span, in_use=in_use, free=free)
+
+
+HANDLERS: dict[str, Handler] = {
+    "allocate": allocate,
+    "allocate_group": allocate_group,
+    "release": release,
+    "release_group": release_group,
+    "list": list_allocations,
+    "probe": probe,
+    "cleanup": cleanup,
+    "repair": repair,
+    "range": show_range,
+    "set_range": set_range,
+    "dashboard": dashboard,
+    "reserve": reserve,
+    "detect": detect,
+    "kill_port": kill_port,
+    "scan": scan,
+}

@@ -1,0 +1,128 @@
+"""The dashboard: allocations grouped by app, worktree and role, each with its live state.
+
+The live state of every entry is looked up concurrently, so a dashboard of hundreds of
+entries costs about as much as its slowest lookup.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+
+from .. import AioportsError, Allocation, Occupier, PortManager, PortStatus, ProbeResult
+
+__all__ = ("DashboardRow", "LiveState", "build_rows", "live_state")
+
+NO_APP = "(no app)"
+NO_WORKTREE = "(no worktree)"
+
+
+class LiveState(enum.StrEnum):
+    """What holds an allocated port right now."""
+
+    #: a process holds the port (the allocation's owner, or one we cannot tell apart from it)
+    ACTIVE = "active"
+    #: nothing holds it: a server could start on it
+    FREE = "free"
+    #: a process other than the allocation's owner holds it
+    FOREIGN = "foreign"
+    #: this user may not bind it (a privileged port)
+    DENIED = "denied"
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardRow:
+    """One allocation as the dashboard shows it.
+
+    :ivar app: ``metadata["app"]``, or ``(no app)``
+    :ivar worktree: ``metadata["worktree"]``, or ``(no worktree)``
+    :ivar name: the group role, else ``metadata["service"]``, else ``-``
+    :ivar allocation: the registry entry
+    :ivar state: what holds the port now
+    :ivar occupier: the holder, when it could be found
+    """
+
+    app: str
+    worktree: str
+    name: str
+    allocation: Allocation
+    state: LiveState
+    occupier: Occupier | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        occupier = self.occupier
+        return {
+            "app": self.app,
+            "worktree": self.worktree,
+            "name": self.name,
+            "port": self.allocation.port,
+            "state": self.state.value,
+            "process": None
+            if occupier is None
+            else {"pid": occupier.pid, "name": occupier.process_name},
+            "allocation": self.allocation.to_dict(),
+        }
+
+
+def live_state(allocation: Allocation, probe: ProbeResult, occupier: Occupier | None) -> LiveState:
+    """Decide an entry's state from a bind probe and, when known, the port's holder.
+
+    A holder is FOREIGN only when the allocation names its owner (``owner_pid``) and the
+    holder is provably another process; otherwise we cannot tell, and say ACTIVE.
+    """
+    if probe.status is PortStatus.DENIED:
+        return LiveState.DENIED
+    if not probe.in_use:
+        return LiveState.FREE
+    if (
+        occupier is not None
+        and occupier.pid is not None
+        and allocation.owner_pid is not None
+        and occupier.pid != allocation.owner_pid
+    ):
+        return LiveState.FOREIGN
+    return LiveState.ACTIVE
+
+
+async def build_rows(pm: PortManager, allocations: Sequence[Allocation]) -> list[DashboardRow]:
+    """Look up every entry's live state concurrently; rows sorted by app, worktree, port."""
+    rows: list[DashboardRow | None] = [None] * len(allocations)
+
+    async def fill(index: int, allocation: Allocation) -> None:
+        probe = await pm.probe(allocation.port)
+        occupier = await _holder(pm, allocation.port) if probe.in_use else None
+        metadata = allocation.metadata
+        rows[index] = DashboardRow(
+            app=_text(metadata.get("app")) or NO_APP,
+            worktree=_text(metadata.get("worktree")) or NO_WORKTREE,
+            name=allocation.role or _text(metadata.get("service")) or "-",
+            allocation=allocation,
+            state=live_state(allocation, probe, occupier),
+            occupier=occupier,
+        )
+
+    async with anyio.create_task_group() as group:
+        for index, allocation in enumerate(allocations):
+            group.start_soon(fill, index, allocation)
+    done = [row for row in rows if row is not None]
+    return sorted(done, key=lambda r: (r.app, r.worktree, r.allocation.port))
+
+
+async def _holder(pm: PortManager, port: int) -> Occupier | None:
+    """The process holding ``port``, when this aioports can tell (issue 4's detect_occupier)."""
+    detect = getattr(pm, "detect_occupier", None)
+    if detect is None:
+        return None
+    try:
+        occupier: Occupier | None = await detect(port)
+    except AioportsError:
+        return None  # the bind probe already said "in use"; the holder stays unnamed
+    return occupier
+
+
+def _text(value: object) -> str | None:
+    return None if value is None or value == "" else str(value)
