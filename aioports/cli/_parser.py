@@ -213,6 +213,8 @@ def parse(argv: Sequence[str]) -> ParsedArgs:
     """
     args = build_parser().parse_args(words_to_flags(argv), namespace=ParsedArgs())
     command = command_of(args)
+    if command is None:
+        raise UsageError("no command given")
     for option, allowed in OPTION_COMMANDS.items():
         value = getattr(args, option)
         if value not in (None, False) and command not in allowed:
