@@ -1,7 +1,7 @@
 """The dashboard: allocations grouped by app, worktree and role, each with its live state.
 
-The live state of every entry is looked up concurrently, so a dashboard of hundreds of
-entries costs about as much as its slowest lookup.
+Every entry is probed; the holders of the in-use ones are looked up concurrently, so a
+dashboard of hundreds of entries costs about as much as its slowest lookup.
 """
 
 from __future__ import annotations
@@ -89,27 +89,37 @@ def live_state(allocation: Allocation, probe: ProbeResult, occupier: Occupier | 
 
 
 async def build_rows(pm: PortManager, allocations: Sequence[Allocation]) -> list[DashboardRow]:
-    """Look up every entry's live state concurrently; rows sorted by app, worktree, port."""
-    rows: list[DashboardRow | None] = [None] * len(allocations)
+    """Every entry with its live state; rows sorted by app, worktree, port.
 
-    async def fill(index: int, allocation: Allocation) -> None:
-        probe = await pm.probe(allocation.port)
-        occupier = await _holder(pm, allocation.port) if probe.in_use else None
-        metadata = allocation.metadata
-        rows[index] = DashboardRow(
-            app=_text(metadata.get("app")) or NO_APP,
-            worktree=_text(metadata.get("worktree")) or NO_WORKTREE,
-            name=allocation.role or _text(metadata.get("service")) or "-",
-            allocation=allocation,
-            state=live_state(allocation, probe, occupier),
-            occupier=occupier,
-        )
+    A bind probe is a non-blocking syscall of some microseconds, cheaper than a task, so the
+    probes run one after another; only the holder lookups of in-use ports (worker-thread
+    work) run concurrently.
+    """
+    probes = [await pm.probe(allocation.port) for allocation in allocations]
+    holders: dict[int, Occupier | None] = {}
+
+    async def lookup(port: int) -> None:
+        holders[port] = await _holder(pm, port)
 
     async with anyio.create_task_group() as group:
-        for index, allocation in enumerate(allocations):
-            group.start_soon(fill, index, allocation)
-    done = [row for row in rows if row is not None]
-    return sorted(done, key=lambda r: (r.app, r.worktree, r.allocation.port))
+        for probe in probes:
+            if probe.in_use:
+                group.start_soon(lookup, probe.port)
+    rows = []
+    for allocation, probe in zip(allocations, probes, strict=True):
+        occupier = holders.get(allocation.port)
+        metadata = allocation.metadata
+        rows.append(
+            DashboardRow(
+                app=_text(metadata.get("app")) or NO_APP,
+                worktree=_text(metadata.get("worktree")) or NO_WORKTREE,
+                name=allocation.role or _text(metadata.get("service")) or "-",
+                allocation=allocation,
+                state=live_state(allocation, probe, occupier),
+                occupier=occupier,
+            )
+        )
+    return sorted(rows, key=lambda r: (r.app, r.worktree, r.allocation.port))
 
 
 async def _holder(pm: PortManager, port: int) -> Occupier | None:
