@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from cli_helpers import validate
 
@@ -24,7 +26,7 @@ from aioports import (
     ProbeResult,
     RegistryCorruptError,
 )
-from aioports.cli._commands import _scan_report
+from aioports.cli._commands import _scan_report, show_progress
 from aioports.cli._render import HumanRenderer, ScanReport
 from aioports.cli._render_json import JsonRenderer
 
@@ -182,3 +184,15 @@ def test_reserve_refused_by_an_occupier_reads_like_the_seed() -> None:
         "aioports: Port 3000 is currently occupied.\nProcess: node (PID: 12498)\n"
         "No action was taken.\nAdd --kill to end it and reserve the port.\n"
     )
+
+
+async def test_progress_shows_only_after_its_delay_and_erases_itself() -> None:
+    stream = io.StringIO()
+    with anyio.move_on_after(0.05):
+        await show_progress(stream, "scanning 1-65535", delay=1.0)
+    assert stream.getvalue() == ""  # a quick command never shows it
+    with anyio.move_on_after(0.4):
+        await show_progress(stream, "scanning 1-65535", delay=0.01)
+    text = stream.getvalue()
+    assert re.match(r"\raioports: scanning 1-65535 \.\.\. \d+\.\d s", text), text
+    assert text.endswith("\r\033[K")

@@ -3,11 +3,13 @@ which renderer method shows the result."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
+import anyio
 import anyio.to_thread
 
 from .. import Occupier, PortManager, PortRange, ProbeResult
@@ -27,6 +29,8 @@ class Context:
     pm: PortManager
     args: ParsedArgs
     setting: RangeSetting
+    #: where to show progress of long commands: stderr when it is a terminal, else None
+    progress: TextIO | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,9 +183,31 @@ async def scan(ctx: Context) -> Outcome:
     assert ctx.args.scan is not None
     span = range_arg(ctx.args.scan)
     call = _require(ctx.pm, "scan", "--scan")
-    result = await call(span)
+    async with anyio.create_task_group() as group:
+        if ctx.progress is not None:
+            group.start_soon(show_progress, ctx.progress, f"scanning {span}")
+        result = await call(span)
+        group.cancel_scope.cancel()
     report = _scan_report(span, result)
     return Outcome(lambda r: r.scanned(report))
+
+
+async def show_progress(stream: TextIO, label: str, *, delay: float = 0.5) -> None:
+    """After ``delay`` seconds, show ``label`` and the time spent on one terminal line,
+    until cancelled; then erase the line. Quick commands never show it."""
+    began = time.monotonic()
+    shown = False
+    try:
+        await anyio.sleep(delay)
+        while True:
+            stream.write(f"\raioports: {label} ... {time.monotonic() - began:.1f} s")
+            stream.flush()
+            shown = True
+            await anyio.sleep(0.25)
+    finally:
+        if shown:
+            stream.write("\r\033[K")
+            stream.flush()
 
 
 def _scan_report(span: PortRange, result: Any) -> ScanReport:

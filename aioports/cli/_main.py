@@ -76,9 +76,12 @@ def _run(arguments: Sequence[str], renderer: Renderer, err: TextIO) -> int:
             renderer.cleanup_cancelled()
             return EXIT_FAILURE
         pm = PortManager()
+        progress = err if err.isatty() else None
         setting = effective_range(pm.registry_path, dict(os.environ))
         pm.set_range(setting.range)
-        outcome = anyio.run(HANDLERS[command], Context(pm=pm, args=args, setting=setting))
+        outcome = anyio.run(
+            HANDLERS[command], Context(pm=pm, args=args, setting=setting, progress=progress)
+        )
     except HelpShown:
         return EXIT_OK
     except (KeyboardInterrupt, BrokenPipeError):
