@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from cli_helpers import EXECUTABLE, Cli, schemas, validate
-from helpers import free_block, listener_process, run_python
+from helpers import free_block, listener_process
 
 import aioports
 from aioports.cli import main
@@ -212,8 +214,12 @@ def test_default_range_is_saved_next_to_the_registry(tmp_path: Path, block: int)
 
 
 def test_python_dash_m_runs_the_same_command(cli: Cli) -> None:
-    out = run_python("import runpy; runpy.run_module('aioports', run_name='__main__')", "--version")
-    assert out == f"aioports {aioports.__version__}\n"
+    done = subprocess.run(
+        [sys.executable, "-m", "aioports", "--probe", "0", "--json"],
+        capture_output=True, text=True, env=cli.env(), timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert json.loads(done.stdout)["error"]["type"] == "InvalidPortError"
 
 
 def test_main_returns_the_exit_code(capsys: pytest.CaptureFixture[str]) -> None:

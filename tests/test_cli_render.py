@@ -196,3 +196,19 @@ async def test_progress_shows_only_after_its_delay_and_erases_itself() -> None:
     text = stream.getvalue()
     assert re.match(r"\raioports: scanning 1-65535 \.\.\. \d+\.\d s", text), text
     assert text.endswith("\r\033[K")
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_tracebacks_only_with_aioports_debug(monkeypatch: pytest.MonkeyPatch, debug: bool) -> None:
+    monkeypatch.delenv("AIOPORTS_DEBUG", raising=False)
+    if debug:
+        monkeypatch.setenv("AIOPORTS_DEBUG", "1")
+    try:
+        raise InvalidPortError(0)
+    except InvalidPortError as exc:
+        error = exc
+    renderer, out, err = human()
+    renderer.error(error)
+    assert err.getvalue().startswith("aioports: error: invalid port 0")
+    assert ("Traceback (most recent call last)" in err.getvalue()) is debug
+    assert out.getvalue() == ""

@@ -113,7 +113,7 @@ def _explained(exc: Exception) -> Exception:
         return exc
     hint = "" if os.environ.get("AIOPORTS_DEBUG") == "1" else " (AIOPORTS_DEBUG=1 shows details)"
     wrapped = UnexpectedError(f"unexpected {type(exc).__name__}: {exc}{hint}")
-    wrapped.__traceback__ = exc.__traceback__
+    wrapped.__cause__ = exc  # AIOPORTS_DEBUG=1 then shows the original traceback
     return wrapped
 
 

@@ -306,5 +306,5 @@ class HumanRenderer:
         if isinstance(exc, UsageError):
             self._err.write("usage: aioports COMMAND [OPTIONS]  (see 'aioports --help')\n")
         self._err.write(f"{PREFIX}error: {exc}\n")
-        if os.environ.get("AIOPORTS_DEBUG") == "1" and exc.__traceback__ is not None:
-            traceback.print_exception(exc, file=self._err)
+        if os.environ.get("AIOPORTS_DEBUG") == "1":
+            traceback.print_exception(exc.__cause__ or exc, file=self._err)
