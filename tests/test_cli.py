@@ -84,7 +84,7 @@ def test_allocate_group_and_release_group(cli: Cli, block: int) -> None:
     assert head.startswith("aioports: Allocated port group ")
     group_id = head.removeprefix("aioports: Allocated port group ").rstrip(".")
     assert [line.split() for line in roles] == [
-        ["frontend", str(block)], ["backend", str(block + 1)], ["test", str(block + 2)]
+        ["frontend:", str(block)], ["backend:", str(block + 1)], ["test:", str(block + 2)]
     ]  # fmt: skip
     document = cli.json("group_allocated", "allocate-group", "2", "--worktree", "wt")
     assert document["ports"] == {"port1": block + 3, "port2": block + 4}

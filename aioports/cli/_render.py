@@ -160,8 +160,7 @@ class HumanRenderer:
         self._say(f"Allocated port {port}.")
 
     def group_allocated(self, group: AllocationGroup) -> None:
-        width = max(len(role) for role in group.ports)
-        lines = [f"  {role.ljust(width)}  {port}" for role, port in group.ports.items()]
+        lines = [f"  {role}: {port}" for role, port in group.ports.items()]
         self._say(f"Allocated port group {group.group_id}.", *lines)
 
     def released(self, port: int, released: bool) -> None:
