@@ -115,9 +115,16 @@ def test_commands_waiting_for_the_library_fail_cleanly(cli: Cli) -> None:
             ["--scan", "3000-3010"]]  # fmt: skip
     methods = {"--detect": "detect_occupier", "--kill-port": "kill_occupier",
                "--reserve": "reserve", "--scan": "scan"}  # fmt: skip
-    for args, done in zip(runs, cli.many(runs + [[*r, "--json"] for r in runs]), strict=False):
-        if hasattr(PortManager, methods[args[0]]):
+    all_runs = runs + [[*r, "--json"] for r in runs]
+    for args, done in zip(all_runs, cli.many(all_runs), strict=True):
+        method = methods[args[0]]
+        if hasattr(PortManager, method):
             continue
-        assert done.code == 1
-        assert done.err.count("\n") == 1
-        assert f"PortManager.{methods[args[0]]}()" in done.err
+        assert done.code == 1, (args, done)
+        if "--json" in args:
+            error = done.json()["error"]
+            assert error["type"] == "CommandUnavailableError"
+            assert f"PortManager.{method}()" in error["message"]
+        else:
+            assert done.err.count("\n") == 1
+            assert f"PortManager.{method}()" in done.err
