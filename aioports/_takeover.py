@@ -25,7 +25,7 @@ from ._occupier import ORPHAN_STATES, is_gone, occupiers_by_port, refusal, send_
 from ._probe import BindProber
 from ._registry import Registry
 
-__all__ = ("detect", "kill_port", "reserve_port", "validate_timeout")
+__all__ = ("detect", "detect_many", "kill_port", "reserve_port", "validate_timeout")
 
 logger = logging.getLogger("aioports")
 
@@ -47,8 +47,12 @@ def validate_timeout(timeout: object) -> float:
 
 async def detect(port: int) -> list[Occupier]:
     """Every occupier of one (validated) port, looked up in a worker thread."""
-    found = await anyio.to_thread.run_sync(occupiers_by_port, (port,))
-    return found[port]
+    return (await detect_many((port,)))[port]
+
+
+async def detect_many(ports: Sequence[int]) -> dict[int, list[Occupier]]:
+    """Every occupier of each (validated) port, from one snapshot taken in a worker thread."""
+    return await anyio.to_thread.run_sync(occupiers_by_port, tuple(ports))
 
 
 def _holders(occupiers: Sequence[Occupier]) -> list[Occupier]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -37,12 +38,23 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+def _ephemeral_start() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as file:
+            return int(file.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_block(size: int) -> int:
-    """The first port of ``size`` consecutive ports that are all bindable now."""
-    for _ in range(200):
-        start = free_port()
-        if start + size > 65535:
-            continue
+    """The first port of ``size`` consecutive ports that are all bindable now.
+
+    Drawn below the kernel's ephemeral range, where no outgoing connection or bind(0) of
+    another program lands by chance while a test holds the block.
+    """
+    top = _ephemeral_start() - size
+    for _ in range(500):
+        start = random.randint(10_000, max(10_001, top))
         if all(bindable(p) for p in range(start, start + size)):
             return start
     raise RuntimeError(f"found no {size} consecutive free ports")

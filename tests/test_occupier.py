@@ -126,6 +126,20 @@ def test_one_snapshot_answers_for_many_ports() -> None:
     assert table[free] == []
 
 
+async def test_many_ports_at_once_through_the_manager(manager: PortManager) -> None:
+    free = free_port()
+    with spawn(POLITE) as one, spawn(FORKED, "::1") as two:
+        table = await manager.detect_occupiers_by_port([one.port, two.port, free])
+        forked = await manager.detect_occupiers(two.port)
+    assert set(table) == {one.port, two.port, free}
+    assert [o.pid for o in table[one.port]] == [one.pid]
+    assert table[two.port] == forked
+    assert len(forked) > 1
+    assert table[free] == []
+    with pytest.raises(InvalidPortError):
+        await manager.detect_occupiers_by_port([free, 0])
+
+
 def test_the_portable_path_agrees_with_netlink() -> None:
     with spawn(FORKED) as child:
         fast = netlink_table([child.port])

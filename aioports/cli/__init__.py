@@ -1,7 +1,7 @@
-"""The ``aioports`` command line."""
+"""The ``aioports`` command line: ``main(argv=None) -> int``, also ``python -m aioports``."""
 
 from __future__ import annotations
 
-from ._commands import main as main
+from ._main import main as main
 
 __all__ = ("main",)

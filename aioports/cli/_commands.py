@@ -1,30 +1,215 @@
-"""Argument parsing for ``aioports``; every command is one call into the public API."""
+"""One handler per command: parse its values, make one call into the public API, and say
+which renderer method shows the result."""
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
 
-from .._version import __version__
+import anyio
+import anyio.to_thread
 
-__all__ = ("main",)
+from .. import PortManager, PortRange, ScanResult
+from ._dashboard import build_rows
+from ._parser import ParsedArgs, count_arg, port_arg, range_arg
+from ._render import Renderer, ScanReport
+from ._settings import RangeSetting, save_range
+
+__all__ = ("HANDLERS", "Context", "Outcome")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="aioports",
-        description="Hand out, track, probe and free TCP ports on this host.",
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What every handler gets: the manager and the default range it was built with."""
+
+    pm: PortManager
+    args: ParsedArgs
+    setting: RangeSetting
+    #: where to show progress of long commands: stderr when it is a terminal, else None
+    progress: TextIO | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a handler produced: how to show it, and the exit code."""
+
+    show: Callable[[Renderer], None]
+    code: int = 0
+    notes: tuple[str, ...] = ()
+
+
+Handler = Callable[[Context], Awaitable[Outcome]]
+
+
+def _metadata(args: ParsedArgs) -> dict[str, str]:
+    fields = {"app": args.app, "worktree": args.worktree, "service": args.service}
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def _owner_pid(args: ParsedArgs) -> int | None:
+    return None if args.owner_pid is None else count_arg(args.owner_pid, "--owner-pid")
+
+
+def _range(args: ParsedArgs) -> PortRange | None:
+    return None if args.range is None else range_arg(args.range)
+
+
+async def allocate(ctx: Context) -> Outcome:
+    args = ctx.args
+    metadata, owner, span = _metadata(args), _owner_pid(args), _range(args)
+    port = await ctx.pm.allocate(span, metadata, owner_pid=owner)
+    return Outcome(lambda r: r.allocated(port, metadata, owner))
+
+
+async def allocate_group(ctx: Context) -> Outcome:
+    args = ctx.args
+    assert args.allocate_group is not None
+    count = count_arg(args.allocate_group, "--allocate-group")
+    roles = None if args.roles is None else [r.strip() for r in args.roles.split(",")]
+    metadata, owner, span = _metadata(args), _owner_pid(args), _range(args)
+    group = await ctx.pm.allocate_group(
+        count, roles=roles, range=span, metadata=metadata, owner_pid=owner
     )
-    parser.add_argument("--version", action="version", version=f"aioports {__version__}")
-    return parser
+    return Outcome(lambda r: r.group_allocated(group))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code instead of exiting."""
-    parser = build_parser()
+async def release(ctx: Context) -> Outcome:
+    assert ctx.args.release is not None
+    port = port_arg(ctx.args.release)
+    released = await ctx.pm.release(port)
+    return Outcome(lambda r: r.released(port, released))
+
+
+async def release_group(ctx: Context) -> Outcome:
+    group_id = ctx.args.release_group
+    assert group_id is not None
+    ports = await ctx.pm.release_group(group_id)
+    return Outcome(lambda r: r.group_released(group_id, ports))
+
+
+async def list_allocations(ctx: Context) -> Outcome:
+    allocations = await ctx.pm.list_allocations()
+    return Outcome(lambda r: r.allocations(allocations))
+
+
+async def probe(ctx: Context) -> Outcome:
+    assert ctx.args.probe is not None
+    result = await ctx.pm.probe(port_arg(ctx.args.probe))
+    return Outcome(lambda r: r.probed(result))
+
+
+async def cleanup(ctx: Context) -> Outcome:
+    result = await ctx.pm.cleanup()
+    return Outcome(lambda r: r.cleaned(result))
+
+
+async def repair(ctx: Context) -> Outcome:
+    result = await ctx.pm.repair()
+    registry = ctx.pm.registry_path
+    return Outcome(lambda r: r.repaired(registry, result))
+
+
+async def show_range(ctx: Context) -> Outcome:
+    s = ctx.setting
+    return Outcome(lambda r: r.range_shown(s.range, s.source, s.config_path, changed=False))
+
+
+async def set_range(ctx: Context) -> Outcome:
+    assert ctx.args.set_range is not None
+    span = range_arg(ctx.args.set_range)
+    path: Path = await anyio.to_thread.run_sync(save_range, ctx.pm.registry_path, span)
+    notes: tuple[str, ...] = ()
+    if ctx.setting.source == "environment":
+        notes = ("note: $AIOPORTS_RANGE is set and overrides the saved range here",)
+    return Outcome(lambda r: r.range_shown(span, "config", path, changed=True), notes=notes)
+
+
+async def dashboard(ctx: Context) -> Outcome:
+    rows = await build_rows(ctx.pm, await ctx.pm.list_allocations())
+    return Outcome(lambda r: r.dashboard(rows))
+
+
+async def reserve(ctx: Context) -> Outcome:
+    args = ctx.args
+    assert args.reserve is not None
+    port = port_arg(args.reserve)
+    result = await ctx.pm.reserve(
+        port, kill_if_occupied=args.kill, force=args.force, metadata=_metadata(args)
+    )
+    return Outcome(
+        lambda r: r.reserved(result.port, result.was_occupied, result.killed, result.occupier)
+    )
+
+
+async def detect(ctx: Context) -> Outcome:
+    assert ctx.args.detect is not None
+    port = port_arg(ctx.args.detect)
+    occupier = await ctx.pm.detect_occupier(port)
+    return Outcome(lambda r: r.detected(port, occupier))
+
+
+async def kill_port(ctx: Context) -> Outcome:
+    assert ctx.args.kill_port is not None
+    port = port_arg(ctx.args.kill_port)
+    result = await ctx.pm.kill_occupier(port, force=ctx.args.force)
+    killed, pid, name = result.killed, result.pid, result.process_name
+    # A holder that survived the signal is a failure; "nothing held it" is not.
+    code = 0 if killed or pid is None else 1
+    return Outcome(lambda r: r.killed(port, killed, pid, name), code)
+
+
+async def scan(ctx: Context) -> Outcome:
+    assert ctx.args.scan is not None
+    span = range_arg(ctx.args.scan)
+    async with anyio.create_task_group() as group:
+        if ctx.progress is not None:
+            group.start_soon(show_progress, ctx.progress, f"scanning {span}")
+        result = await ctx.pm.scan(span, with_occupiers=True)
+        group.cancel_scope.cancel()
+    report = _scan_report(span, result)
+    return Outcome(lambda r: r.scanned(report))
+
+
+async def show_progress(stream: TextIO, label: str, *, delay: float = 0.5) -> None:
+    """After ``delay`` seconds, show ``label`` and the time spent on one terminal line,
+    until cancelled; then erase the line. Quick commands never show it."""
+    began = time.monotonic()
+    shown = False
     try:
-        parser.parse_args(argv)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 2
-    parser.print_help()
-    return 0
+        await anyio.sleep(delay)
+        while True:
+            stream.write(f"\raioports: {label} ... {time.monotonic() - began:.1f} s")
+            stream.flush()
+            shown = True
+            await anyio.sleep(0.25)
+    finally:
+        if shown:
+            stream.write("\r\033[K")
+            stream.flush()
+
+
+def _scan_report(span: PortRange, result: ScanResult) -> ScanReport:
+    in_use = tuple((p, next(iter(result.holders(p.port)), None)) for p in result.in_use)
+    return ScanReport(range=span, in_use=in_use, free=result.free)
+
+
+HANDLERS: dict[str, Handler] = {
+    "allocate": allocate,
+    "allocate_group": allocate_group,
+    "release": release,
+    "release_group": release_group,
+    "list": list_allocations,
+    "probe": probe,
+    "cleanup": cleanup,
+    "repair": repair,
+    "range": show_range,
+    "set_range": set_range,
+    "dashboard": dashboard,
+    "reserve": reserve,
+    "detect": detect,
+    "kill_port": kill_port,
+    "scan": scan,
+}

@@ -1,0 +1,127 @@
+"""The dashboard: allocations grouped by app, worktree and role, each with its live state.
+
+Every entry is probed; the holders of the in-use ones are looked up concurrently, so a
+dashboard of hundreds of entries costs about as much as its slowest lookup.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .. import AioportsError, Allocation, Occupier, PortManager, PortStatus, ProbeResult
+
+__all__ = ("DashboardRow", "LiveState", "build_rows", "live_state")
+
+NO_APP = "(no app)"
+NO_WORKTREE = "(no worktree)"
+
+
+class LiveState(enum.StrEnum):
+    """What holds an allocated port right now."""
+
+    #: a process holds the port (the allocation's owner, or one we cannot tell apart from it)
+    ACTIVE = "active"
+    #: nothing holds it: a server could start on it
+    FREE = "free"
+    #: a process other than the allocation's owner holds it
+    FOREIGN = "foreign"
+    #: this user may not bind it (a privileged port)
+    DENIED = "denied"
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardRow:
+    """One allocation as the dashboard shows it.
+
+    :ivar app: ``metadata["app"]``, or ``(no app)``
+    :ivar worktree: ``metadata["worktree"]``, or ``(no worktree)``
+    :ivar name: the group role, else ``metadata["service"]``, else ``-``
+    :ivar allocation: the registry entry
+    :ivar state: what holds the port now
+    :ivar occupier: the holder, when it could be found
+    """
+
+    app: str
+    worktree: str
+    name: str
+    allocation: Allocation
+    state: LiveState
+    occupier: Occupier | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        occupier = self.occupier
+        return {
+            "app": self.app,
+            "worktree": self.worktree,
+            "name": self.name,
+            "port": self.allocation.port,
+            "state": self.state.value,
+            "process": None
+            if occupier is None
+            else {"pid": occupier.pid, "name": occupier.process_name},
+            "allocation": self.allocation.to_dict(),
+        }
+
+
+def live_state(allocation: Allocation, probe: ProbeResult, occupier: Occupier | None) -> LiveState:
+    """Decide an entry's state from a bind probe and, when known, the port's holder.
+
+    A holder is FOREIGN only when the allocation names its owner (``owner_pid``) and the
+    holder is provably another process; otherwise we cannot tell, and say ACTIVE.
+    """
+    if probe.status is PortStatus.DENIED:
+        return LiveState.DENIED
+    if not probe.in_use:
+        return LiveState.FREE
+    if (
+        occupier is not None
+        and occupier.pid is not None
+        and allocation.owner_pid is not None
+        and occupier.pid != allocation.owner_pid
+    ):
+        return LiveState.FOREIGN
+    return LiveState.ACTIVE
+
+
+async def build_rows(pm: PortManager, allocations: Sequence[Allocation]) -> list[DashboardRow]:
+    """Every entry with its live state; rows sorted by app, worktree, port.
+
+    A bind probe is a non-blocking syscall of some microseconds, cheaper than a task, so the
+    probes run one after another; the holders of every in-use port come from one snapshot
+    of the socket table.
+    """
+    probes = [await pm.probe(allocation.port) for allocation in allocations]
+    holders = await _holders(pm, [probe.port for probe in probes if probe.in_use])
+    rows = []
+    for allocation, probe in zip(allocations, probes, strict=True):
+        occupier = holders.get(allocation.port)
+        metadata = allocation.metadata
+        rows.append(
+            DashboardRow(
+                app=_text(metadata.get("app")) or NO_APP,
+                worktree=_text(metadata.get("worktree")) or NO_WORKTREE,
+                name=allocation.role or _text(metadata.get("service")) or "-",
+                allocation=allocation,
+                state=live_state(allocation, probe, occupier),
+                occupier=occupier,
+            )
+        )
+    return sorted(rows, key=lambda r: (r.app, r.worktree, r.allocation.port))
+
+
+async def _holders(pm: PortManager, ports: list[int]) -> dict[int, Occupier]:
+    """The first holder of each in-use port, from one snapshot of the socket table."""
+    if not ports:
+        return {}
+    try:
+        found = await pm.detect_occupiers_by_port(ports)
+    except AioportsError:
+        return {}  # the bind probes already said "in use"; the holders stay unnamed
+    return {port: occupiers[0] for port, occupiers in found.items() if occupiers}
+
+
+def _text(value: object) -> str | None:
+    return None if value is None or value == "" else str(value)

@@ -1,0 +1,213 @@
+"""The JSON renderer: exactly one document on stdout per run, errors included.
+
+The shapes are documented in the README and pinned by the JSON Schema files in ``schemas/``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import orjson
+
+from .. import (
+    Allocation,
+    AllocationGroup,
+    CleanupResult,
+    Occupier,
+    PortRange,
+    ProbeResult,
+    RepairResult,
+)
+from ._dashboard import DashboardRow
+from ._render import (
+    ScanReport,
+    group_released_sentence,
+    probed_sentence,
+    range_sentence,
+    released_sentence,
+    repaired_sentence,
+    scanned_sentence,
+)
+
+__all__ = ("JsonRenderer", "error_fields")
+
+
+def error_fields(exc: BaseException) -> dict[str, Any]:
+    """The error as JSON: its type, message and the context attributes it carries."""
+    fields: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc)}
+    for name in ("port", "value", "reason", "path", "pid", "range", "occupier", "allocation"):
+        try:
+            value = getattr(exc, name)
+        except AttributeError:
+            continue
+        if callable(value):
+            continue
+        fields[name] = _jsonable(value)
+    return fields
+
+
+def _jsonable(value: object) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        return to_dict()
+    return str(value)
+
+
+def _process(occupier: Occupier | None) -> dict[str, Any] | None:
+    return None if occupier is None else {"pid": occupier.pid, "name": occupier.process_name}
+
+
+class JsonRenderer:
+    """Exactly one JSON document on ``out`` per run, errors included."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+
+    def _emit(self, document: object) -> None:
+        self._out.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+    def allocated(self, port: int, metadata: Mapping[str, Any], owner_pid: int | None) -> None:
+        self._emit(
+            {
+                "status": "allocated",
+                "port": port,
+                "metadata": dict(metadata),
+                "owner_pid": owner_pid,
+                "message": f"Allocated port {port}.",
+            }
+        )
+
+    def group_allocated(self, group: AllocationGroup) -> None:
+        self._emit(
+            {"status": "allocated"}
+            | group.to_dict()
+            | {"message": f"Allocated port group {group.group_id}."}
+        )
+
+    def released(self, port: int, released: bool) -> None:
+        self._emit(
+            {
+                "status": "released" if released else "not_allocated",
+                "port": port,
+                "released": released,
+                "message": released_sentence(port, released),
+            }
+        )
+
+    def group_released(self, group_id: str, ports: Sequence[int]) -> None:
+        self._emit(
+            {
+                "status": "released" if ports else "not_allocated",
+                "group_id": group_id,
+                "ports": list(ports),
+                "message": group_released_sentence(group_id, ports),
+            }
+        )
+
+    def allocations(self, allocations: Sequence[Allocation]) -> None:
+        self._emit([a.to_dict() for a in allocations])
+
+    def probed(self, result: ProbeResult) -> None:
+        self._emit(
+            {"status": result.status.value}
+            | result.to_dict()
+            | {"message": probed_sentence(result)}
+        )
+
+    def cleaned(self, result: CleanupResult) -> None:
+        message = f"Cleaned up: released {result.released} allocation(s)."
+        self._emit({"status": "cleaned"} | result.to_dict() | {"message": message})
+
+    def cleanup_cancelled(self) -> None:
+        self._emit({"status": "cancelled", "message": "Cleanup cancelled; nothing was removed."})
+
+    def repaired(self, registry: Path, result: RepairResult) -> None:
+        status = "repaired" if result.repaired else "healthy"
+        self._emit(
+            {"status": status, "registry": str(registry)}
+            | result.to_dict()
+            | {"message": repaired_sentence(registry, result)}
+        )
+
+    def range_shown(self, range: PortRange, source: str, config: Path, *, changed: bool) -> None:
+        self._emit(
+            {
+                "status": "range_set" if changed else "ok",
+                "range": range.to_dict(),
+                "source": source,
+                "config_path": str(config),
+                "message": range_sentence(range, source, config, changed=changed),
+            }
+        )
+
+    def dashboard(self, rows: Sequence[DashboardRow]) -> None:
+        self._emit([row.to_dict() for row in rows])
+
+    def detected(self, port: int, occupier: Occupier | None) -> None:
+        self._emit(
+            {
+                "status": "free" if occupier is None else "occupied",
+                "port": port,
+                "process": _process(occupier),
+                "occupier": None if occupier is None else occupier.to_dict(),
+                "message": "Port is free."
+                if occupier is None
+                else "Port is occupied. No action taken.",
+            }
+        )
+
+    def killed(self, port: int, killed: bool, pid: int | None, name: str | None) -> None:
+        if pid is None and not killed:
+            status, message = "free", "Port is free. Nothing to kill."
+        elif killed:
+            status, message = "killed", "Process terminated. Port is free."
+        else:
+            status, message = "not_killed", "Process did not exit in time."
+        process = None if pid is None and name is None else {"pid": pid, "name": name}
+        self._emit(
+            {
+                "status": status,
+                "port": port,
+                "killed": killed,
+                "process": process,
+                "message": message,
+            }
+        )
+
+    def reserved(
+        self, port: int, was_occupied: bool, killed: bool, occupier: Occupier | None
+    ) -> None:
+        self._emit(
+            {
+                "status": "reserved",
+                "port": port,
+                "was_occupied": was_occupied,
+                "killed": killed,
+                "process": _process(occupier),
+                "message": "Port successfully reserved.",
+            }
+        )
+
+    def scanned(self, report: ScanReport) -> None:
+        self._emit(
+            {
+                "status": "ok",
+                "range": report.range.to_dict(),
+                "in_use": [
+                    {"port": p.port, "status": p.status.value, "process": _process(o)}
+                    for p, o in report.in_use
+                ],
+                "free": report.free,
+                "message": scanned_sentence(report),
+            }
+        )
+
+    def version(self, version: str) -> None:
+        self._emit({"status": "ok", "version": version})
+
+    def error(self, exc: BaseException) -> None:
+        self._emit({"status": "error", "error": error_fields(exc)})

@@ -1,0 +1,247 @@
+"""The real ``aioports`` executable, every command, for people and with --json."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cli_helpers import EXECUTABLE, Cli, schemas, validate
+from helpers import free_block, listener_process
+
+import aioports
+from aioports.cli import main
+from aioports.cli._parser import COMMANDS
+
+BLOCK = 12
+
+
+@pytest.fixture
+def block() -> int:
+    return free_block(BLOCK)
+
+
+@pytest.fixture
+def cli(tmp_path: Path, block: int) -> Cli:
+    return Cli(tmp_path / "state" / "registry.json", range=f"{block}-{block + BLOCK - 1}")
+
+
+def test_help_shows_an_example_for_every_command(cli: Cli) -> None:
+    flags_form, word_form = cli.many([["--help"], ["help"]])
+    assert flags_form == word_form
+    assert flags_form.code == 0
+    for flag in COMMANDS.values():
+        assert f"  aioports {flag}" in flags_form.out, flag
+
+
+def test_version(cli: Cli) -> None:
+    human, word = cli.many([["--version"], ["version"]])
+    assert human.out == word.out == f"aioports {aioports.__version__}\n"
+    assert cli.json("version", "--version") == {"status": "ok", "version": aioports.__version__}
+
+
+def test_allocate_records_metadata_as_flags_and_as_words(cli: Cli, block: int) -> None:
+    done = cli("--allocate", "--app", "demo", "--worktree", "feature/ui", "--service", "api")
+    assert (done.code, done.out, done.err) == (0, f"aioports: Allocated port {block}.\n", "")
+    document = cli.json("allocated", "allocate", "--app", "demo")
+    assert document == {
+        "status": "allocated",
+        "port": block + 1,
+        "metadata": {"app": "demo"},
+        "owner_pid": None,
+        "message": f"Allocated port {block + 1}.",
+    }
+    listed = cli.json("list", "list")
+    assert [a["port"] for a in listed] == [block, block + 1]
+    first = listed[0]
+    assert first["metadata"] == {"app": "demo", "worktree": "feature/ui", "service": "api"}
+    assert (first["group"], first["role"], first["owner_pid"]) == (None, None, None)
+    assert first["pid"] > 0
+    assert first["hostname"]
+    table = cli("--list").out.splitlines()
+    assert table[0].split() == [
+        "PORT", "APP", "WORKTREE", "SERVICE/ROLE", "GROUP", "OWNER", "ALLOCATED", "(UTC)"
+    ]  # fmt: skip
+    assert table[1].split()[:6] == [str(block), "demo", "feature/ui", "api", "-", "-"]
+
+
+def test_allocate_from_an_explicit_range_tied_to_an_owner(cli: Cli, block: int) -> None:
+    with listener_process() as (pid, _):
+        span = f"{block + 5}-{block + 6}"
+        document = cli.json("allocated", "--allocate", "--range", span, "--owner-pid", str(pid))
+        assert (document["port"], document["owner_pid"]) == (block + 5, pid)
+        assert [a["owner_pid"] for a in cli.json("list", "--list")] == [pid]
+    # The owner has exited: the next registry operation drops its allocation.
+    assert cli.json("list", "--list") == []
+
+
+def test_allocate_group_and_release_group(cli: Cli, block: int) -> None:
+    done = cli("--allocate-group", "3", "--roles", "frontend,backend,test", "--app", "miyabi")
+    assert done.code == 0, done.err
+    head, *roles = done.out.splitlines()
+    assert head.startswith("aioports: Allocated port group ")
+    group_id = head.removeprefix("aioports: Allocated port group ").rstrip(".")
+    assert [line.split() for line in roles] == [
+        ["frontend:", str(block)], ["backend:", str(block + 1)], ["test:", str(block + 2)]
+    ]  # fmt: skip
+    document = cli.json("group_allocated", "allocate-group", "2", "--worktree", "wt")
+    assert document["ports"] == {"port1": block + 3, "port2": block + 4}
+    assert document["message"] == f"Allocated port group {document['group_id']}."
+    assert [a["group"] for a in document["allocations"]] == [document["group_id"]] * 2
+    assert [a["metadata"] for a in document["allocations"]] == [{"worktree": "wt"}] * 2
+
+    released = cli.json("group_released", "--release-group", group_id)
+    assert released == {
+        "status": "released",
+        "group_id": group_id,
+        "ports": [block, block + 1, block + 2],
+        "message": f"Released port group {group_id}: {block}, {block + 1}, {block + 2}.",
+    }
+    again = cli("release-group", group_id)
+    assert (again.code, again.out) == (
+        0, f"aioports: No port group {group_id} is allocated; nothing to release.\n"
+    )  # fmt: skip
+    assert cli.json("group_released", "--release-group", group_id)["status"] == "not_allocated"
+    assert [a["port"] for a in cli.json("list", "--list")] == [block + 3, block + 4]
+
+
+def test_release(cli: Cli, block: int) -> None:
+    cli("--allocate")
+    done = cli("--release", str(block))
+    assert (done.code, done.out) == (0, f"aioports: Released port {block}.\n")
+    document = cli.json("released", "release", str(block))
+    assert document == {
+        "status": "not_allocated",
+        "port": block,
+        "released": False,
+        "message": f"Port {block} was not allocated; nothing to release.",
+    }
+
+
+def test_probe_free_and_in_use(cli: Cli) -> None:
+    with listener_process() as (_, busy):
+        done = cli("--probe", str(busy))
+        assert (done.code, done.out) == (0, f"aioports: Port {busy} is in use.\n")
+        document = cli.json("probe", "probe", str(busy))
+        assert document == {
+            "status": "in_use",
+            "port": busy,
+            "in_use": True,
+            "message": f"Port {busy} is in use.",
+        }
+    free = cli.json("probe", "--probe", str(busy))
+    assert (free["status"], free["in_use"], free["message"]) == (
+        "free", False, f"Port {busy} is free."
+    )  # fmt: skip
+
+
+def test_cleanup_without_a_terminal_does_not_ask(cli: Cli) -> None:
+    cli.many([["--allocate"], ["--allocate-group", "2"]])
+    done = cli("--cleanup")
+    assert (done.code, done.out, done.err) == (
+        0, "aioports: Cleaned up: released 3 allocation(s).\n", ""
+    )  # fmt: skip
+    document = cli.json("cleanup", "cleanup", "--yes")
+    assert document == {
+        "status": "cleaned",
+        "cleaned": True,
+        "released": 0,
+        "message": "Cleaned up: released 0 allocation(s).",
+    }
+
+
+def test_corrupt_registry_names_the_file_and_the_repair(cli: Cli) -> None:
+    cli.registry.parent.mkdir(parents=True)
+    cli.registry.write_text("{not json")
+    human = cli("--list")
+    assert human.code == 1
+    assert str(cli.registry) in human.err
+    assert "aioports repair" in human.err
+    assert human.out == ""
+    error = cli.json("error", "--allocate", code=1)["error"]
+    assert error["type"] == "RegistryCorruptError"
+    assert error["path"] == str(cli.registry)
+    assert "aioports repair" in error["message"]
+    assert cli.registry.read_text() == "{not json"  # never overwritten
+
+    repaired = cli.json("repair", "--repair")
+    backup = Path(repaired["backup_path"])
+    assert repaired["status"] == "repaired"
+    assert repaired["repaired"] is True
+    assert repaired["registry"] == str(cli.registry)
+    assert "not valid JSON" in repaired["reason"]
+    assert repaired["message"].startswith(f"The registry {cli.registry} was unusable")
+    assert backup.read_text() == "{not json"
+    assert cli.json("list", "--list") == []
+    healthy = cli("repair")
+    assert healthy.out == f"aioports: The registry {cli.registry} is healthy; nothing to repair.\n"
+
+
+def test_default_range_is_saved_next_to_the_registry(tmp_path: Path, block: int) -> None:
+    cli = Cli(tmp_path / "registry.json")
+    shown = cli.json("range", "--range")
+    assert shown == {
+        "status": "ok",
+        "range": {"start": 3000, "end": 3999},
+        "source": "default",
+        "config_path": str(tmp_path / "config.json"),
+        "message": "The default port range is 3000-3999 (the built-in default).",
+    }
+    span = f"{block}-{block + 3}"
+    done = cli("set-range", span)
+    config = tmp_path / "config.json"
+    assert done.out == f"aioports: The default port range is now {span} (saved in {config}).\n"
+    assert json.loads(config.read_text()) == {
+        "version": 1,
+        "range": {"start": block, "end": block + 3},
+    }
+    assert cli("range").out == f"aioports: The default port range is {span} (saved in {config}).\n"
+    assert cli.json("allocated", "--allocate")["port"] == block
+    # The environment wins over the saved range.
+    env = {"AIOPORTS_RANGE": f"{block + 2}-{block + 3}"}
+    assert cli.json("range", "--range", env=env)["source"] == "environment"
+    assert cli.json("allocated", "--allocate", env=env)["port"] == block + 2
+    noted = cli("--set-range", span, env=env)
+    assert "AIOPORTS_RANGE is set" in noted.err
+
+    config.write_text("[1, 2")
+    broken = cli("--allocate")
+    assert broken.code == 1
+    assert str(config) in broken.err
+    assert cli.json("error", "--range", code=1)["error"]["type"] == "ConfigError"
+
+
+def test_python_dash_m_runs_the_same_command(cli: Cli) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "aioports", "--probe", "0", "--json"],
+        capture_output=True, text=True, env=cli.env(), timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert json.loads(done.stdout)["error"]["type"] == "InvalidPortError"
+
+
+def test_main_returns_the_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    assert main(["--probe", "0"]) == 2
+    assert main(["--allocate", "--list"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == f"aioports {aioports.__version__}\n"
+    assert "invalid port 0" in captured.err
+    assert "not allowed with argument" in captured.err
+
+
+def test_every_schema_is_a_valid_schema() -> None:
+    import jsonschema
+
+    found = schemas()
+    assert {"allocated", "dashboard", "detect", "error", "list", "reserve", "scan"} <= set(found)
+    for schema in found.values():
+        jsonschema.Draft202012Validator.check_schema(schema)
+    with pytest.raises(jsonschema.ValidationError):
+        validate("allocated", {"status": "allocated", "port": 0})
+
+
+def test_the_console_script_is_installed() -> None:
+    assert Path(EXECUTABLE).is_file()

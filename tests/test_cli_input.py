@@ -1,0 +1,104 @@
+"""Bad input to the real ``aioports`` executable: exit 2 (or 1), a clean message, no traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cli_helpers import Cli, validate
+
+BAD_PORTS = ("0", "-1", "70000", "abc", "3_000", "")
+BAD_RANGES = ("5000-4000", "10-", "", "0-10", "1-70000", "abc", "4000")
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    return Cli(tmp_path / "registry.json", range="41000-41010")
+
+
+@pytest.mark.parametrize("json_mode", [False, True], ids=["human", "json"])
+def test_bad_ports_exit_2(cli: Cli, json_mode: bool) -> None:
+    runs = [[command, port] for command in ("--probe", "--detect") for port in BAD_PORTS]
+    runs += [["--release", "0"], ["--kill-port", "70000"], ["--reserve", "abc"], ["probe", "-1"]]
+    suffix = ["--json"] if json_mode else []
+    for args, done in zip(runs, cli.many([run + suffix for run in runs]), strict=True):
+        assert done.code == 2, (args, done)
+        if json_mode:
+            document = done.json()
+            validate("error", document)
+            assert document["error"]["type"] == "InvalidPortError", (args, document)
+            assert "1 to 65535" in document["error"]["message"]
+            assert done.err == ""
+        else:
+            assert done.out == ""
+            assert done.err.startswith("aioports: error: invalid port "), (args, done.err)
+    assert not cli.registry.exists()
+
+
+@pytest.mark.parametrize("json_mode", [False, True], ids=["human", "json"])
+def test_bad_ranges_exit_2(cli: Cli, json_mode: bool) -> None:
+    runs = [["--allocate", "--range", span] for span in BAD_RANGES]
+    runs += [["--allocate-group", "2", "--range", "9-1"], ["--set-range", "9-1"],
+             ["--scan", "0-10"], ["scan", "abc"]]  # fmt: skip
+    suffix = ["--json"] if json_mode else []
+    for args, done in zip(runs, cli.many([run + suffix for run in runs]), strict=True):
+        assert done.code == 2, (args, done)
+        if json_mode:
+            error = done.json()["error"]
+            assert error["type"] == "InvalidRangeError", (args, error)
+        else:
+            assert "invalid port range" in done.err, (args, done.err)
+    assert not cli.registry.exists()
+    assert not cli.registry.with_name("config.json").exists()
+
+
+USAGE = [
+    (["--allocate-group", "0"], "--allocate-group must be a positive whole number"),
+    (["--allocate-group", "-1"], "--allocate-group must be a positive whole number"),
+    (["--allocate-group", "abc"], "--allocate-group must be a positive whole number"),
+    (["--allocate-group", "3", "--roles", "a,b"], "3 ports need 3 roles"),
+    (["--allocate-group", "2", "--roles", "a,a"], "roles must be distinct"),
+    (["--allocate", "--owner-pid", "0"], "--owner-pid must be a positive whole number"),
+    (["--allocate", "--list"], "not allowed with argument"),
+    (["--list", "--app", "x"], "--app only applies to"),
+    (["--probe", "3000", "--kill"], "--kill only applies to --reserve"),
+    (["--reserve", "3000", "--force"], "--force with --reserve needs --kill"),
+    (["--list", "--range", "4000-4999"], "--range START-END only applies to"),
+    (["--range", "4000-4999"], "to change the default range use --set-range"),
+    (["--bogus"], "unrecognized arguments: --bogus"),
+    (["bogus"], "unrecognized arguments: bogus"),
+    (["--app", "x"], "no command given"),
+    (["--probe"], "expected one argument"),
+]
+
+
+def test_usage_errors_exit_2(cli: Cli) -> None:
+    for (args, expected), done in zip(USAGE, cli.many([args for args, _ in USAGE]), strict=True):
+        assert done.code == 2, (args, done)
+        assert expected in done.err, (args, done.err)
+        assert done.out == ""
+    # The same errors as JSON documents on stdout (one code path: a sample suffices).
+    sample = USAGE[::4]
+    for (args, expected), done in zip(
+        sample, cli.many([[*args, "--json"] for args, _ in sample]), strict=True
+    ):
+        assert done.code == 2, (args, done)
+        document = done.json()
+        validate("error", document)
+        assert expected in document["error"]["message"], (args, document)
+        assert document["error"]["type"] in ("UsageError", "ValueError")
+    assert not cli.registry.exists()
+
+
+def test_failures_exit_1(cli: Cli, tmp_path: Path) -> None:
+    gone = Cli(tmp_path / "other.json", range="41000-41000")
+    gone("--allocate")
+    full, dead_owner = gone.many(
+        [["--allocate", "--json"], ["--allocate", "--owner-pid", "4194303"]]
+    )
+    assert full.code == 1
+    error = full.json()["error"]
+    assert error["type"] == "NoFreePortError"
+    assert error["range"] == {"start": 41000, "end": 41000}
+    assert dead_owner.code == 1
+    assert "4194303" in dead_owner.err
