@@ -5,20 +5,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import uuid
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NoReturn
 
-import anyio
-import anyio.lowlevel
-import anyio.to_thread
-import orjson
-
+from ._allocation import allocate_ports, json_object, role_names
 from ._config import default_registry_path, resolve_range
-from ._errors import InvalidMetadataError
 from ._lease import Lease, SocketClaim, lease_context, release_if_ours
 from ._models import (
     Allocation,
@@ -36,12 +29,10 @@ from ._models import (
     validate_port,
 )
 from ._probe import BindProber
-from ._process import process_start_time
 from ._registry import Registry
 from ._scan import iter_scan as iter_scan_range
 from ._scan import resolve_lanes
 from ._scan import scan as scan_range
-from ._search import find_free_ports
 from ._takeover import detect, detect_many, kill_port, reserve_port, validate_timeout
 
 __all__ = ("PortManager",)
@@ -158,7 +149,7 @@ class PortManager:
         """
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise ValueError(f"a group needs a positive whole number of ports, got {count!r}")
-        names = _role_names(count, roles)
+        names = role_names(count, roles)
         allocations = await self._allocate_ports(range, metadata, owner_pid, roles=names)
         group_id = allocations[0].group
         assert group_id is not None
@@ -384,7 +375,7 @@ class PortManager:
             self._registry,
             self._prober,
             port,
-            metadata=_json_object(metadata),
+            metadata=json_object(metadata),
             kill_if_occupied=bool(kill_if_occupied),
             force=bool(force),
             grace=validate_timeout(timeout),
@@ -445,61 +436,11 @@ class PortManager:
         roles: Sequence[str] | None,
         claim: Callable[[int], bool] | None = None,
     ) -> list[Allocation]:
-        span = self._range if range is None else PortRange.coerce(range)
-        stored_metadata = _json_object(metadata)
-        owner_start: float | None = None
-        if owner_pid is not None:
-            if isinstance(owner_pid, bool) or not isinstance(owner_pid, int) or owner_pid < 1:
-                raise ValueError(f"owner_pid must be a positive PID, got {owner_pid!r}")
-            owner_start = await anyio.to_thread.run_sync(process_start_time, owner_pid)
-        count = 1 if roles is None else len(roles)
-        async with self._registry.transaction() as leases:
-            ports = await find_free_ports(self._prober, span, count, leases, claim=claim)
-            now = datetime.now(UTC)
-            group = None if roles is None else uuid.uuid4().hex[:12]
-            allocations = []
-            for index, port in enumerate(ports):
-                allocation = Allocation(
-                    port=port,
-                    allocated_at=now,
-                    metadata=stored_metadata,
-                    pid=os.getpid(),
-                    hostname=self._registry.hostname,
-                    owner_pid=owner_pid,
-                    owner_create_time=owner_start,
-                    group=group,
-                    role=None if roles is None else roles[index],
-                )
-                leases.add(allocation)
-                allocations.append(allocation)
-        return allocations
+        return await allocate_ports(
+            self._registry, self._prober, self._range, range, metadata, owner_pid,
+            roles=roles, claim=claim,
+        )  # fmt: skip
 
 
 def _result(port: int, status: PortStatus) -> ProbeResult:
     return ProbeResult(port=port, in_use=status is not PortStatus.FREE, status=status)
-
-
-def _role_names(count: int, roles: Sequence[str] | None) -> list[str]:
-    if roles is None:
-        return [f"port{i}" for i in range(1, count + 1)]
-    names = list(roles)
-    if len(names) != count:
-        raise ValueError(f"{count} ports need {count} roles, got {len(names)}: {names}")
-    if any(not isinstance(n, str) or not n.strip() for n in names):
-        raise ValueError(f"roles must be non-empty strings, got {names}")
-    if len(set(names)) != len(names):
-        raise ValueError(f"roles must be distinct, got {names}")
-    return names
-
-
-def _json_object(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
-    """A detached, JSON-native copy of ``metadata``."""
-    if metadata is None:
-        return {}
-    if not isinstance(metadata, Mapping):
-        raise InvalidMetadataError(f"expected a mapping, got {type(metadata).__name__}")
-    try:
-        copy: dict[str, Any] = orjson.loads(orjson.dumps(dict(metadata)))
-    except TypeError as exc:
-        raise InvalidMetadataError(f"not JSON-serialisable ({exc})") from exc
-    return copy
