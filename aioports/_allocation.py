@@ -44,6 +44,8 @@ async def allocate_ports(
             raise ValueError(f"owner_pid must be a positive PID, got {owner_pid!r}")
         owner_start = await anyio.to_thread.run_sync(process_start_time, owner_pid)
     count = 1 if roles is None else len(roles)
+    if count > len(span):
+        raise ValueError(f"{count} ports cannot fit in range {span}, which has {len(span)}")
     async with registry.transaction() as leases:
         ports = await find_free_ports(prober, span, count, leases, claim=claim)
         now = datetime.now(UTC)
@@ -75,12 +77,16 @@ def role_names(count: int, roles: Sequence[str] | None) -> list[str]:
         return [f"port{i}" for i in range(1, count + 1)]
     names = list(roles)
     if len(names) != count:
-        raise ValueError(f"{count} ports need {count} roles, got {len(names)}: {names}")
+        raise ValueError(f"{count} ports need {count} roles, got {len(names)}: {_listed(names)}")
     if any(not isinstance(n, str) or not n.strip() for n in names):
-        raise ValueError(f"roles must be non-empty strings, got {names}")
+        raise ValueError(f"roles must be non-empty text, got {_listed(names)}")
     if len(set(names)) != len(names):
-        raise ValueError(f"roles must be distinct, got {names}")
+        raise ValueError(f"roles must be distinct, got {_listed(names)}")
     return names
+
+
+def _listed(names: Sequence[object]) -> str:
+    return ", ".join(repr(n) if not isinstance(n, str) or not n.strip() else n for n in names)
 
 
 def json_object(metadata: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -177,7 +177,7 @@ class NoFreePortError(PortUnavailableError):
     """Raised when every port of the range is allocated, busy or not bindable."""
 
     def __init__(self, range: PortRange, *, needed: int = 1, allocated: int, busy: int) -> None:
-        what = "a free port" if needed == 1 else f"{needed} free ports"
+        what = "free port" if needed == 1 else f"{needed} free ports"
         super().__init__(
             range.start,
             f"no {what} in range {range}: {allocated} allocated in the registry, "

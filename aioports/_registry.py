@@ -289,12 +289,12 @@ class Registry:
     async def repair(self) -> RepairResult:
         """Move an unusable registry aside to a timestamped backup and start an empty one."""
         async with self._exclusive():
-            data = await self._read()
-            if data is None:
-                return RepairResult(repaired=False)
             try:
+                data = await self._read()
+                if data is None:
+                    return RepairResult(repaired=False)
                 decode(data, self._path)
-            except RegistryCorruptError as exc:
+            except RegistryCorruptError as exc:  # a folder in its place, too
                 reason = exc.reason
             else:
                 return RepairResult(repaired=False)

@@ -174,6 +174,12 @@ async def test_group_falls_back_to_scattered_ports(manager: PortManager) -> None
     assert group.ports == {"port1": start, "port2": start + 2, "port3": start + 4}
 
 
+async def test_group_larger_than_its_range_is_a_bad_argument(manager: PortManager) -> None:
+    with pytest.raises(ValueError, match="5 ports cannot fit in range 6000-6003, which has 4"):
+        await manager.allocate_group(5, range=(6000, 6003))
+    assert await manager.list_allocations() == []
+
+
 async def test_group_is_all_or_nothing(manager: PortManager) -> None:
     start = free_block(3)
     await manager.allocate((start, start))

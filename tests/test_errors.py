@@ -47,7 +47,7 @@ CASES: list[tuple[AioportsError, str, object, str]] = [
     (PortInUseError(3000), "occupier", None, "port 3000 is in use"),
     (PortAlreadyAllocatedError(3001, ALLOCATION), "allocation", ALLOCATION, "PID 42 on box"),
     (NoFreePortError(PortRange(3000, 3009), allocated=4, busy=6), "busy", 6,
-     "4 allocated in the registry, 6 busy"),
+     "no free port in range 3000-3009: 4 allocated in the registry, 6 busy"),
     (RegistryError(Path("/r.json"), "cannot read"), "path", Path("/r.json"), "cannot read"),
     (RegistryCorruptError(Path("/r.json"), "not valid JSON"), "reason", "not valid JSON",
      "aioports repair"),

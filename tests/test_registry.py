@@ -131,8 +131,14 @@ async def test_missing_folders_are_created(tmp_path: Path) -> None:
 
 async def test_a_folder_where_the_file_should_be(manager: PortManager, registry_path: Path) -> None:
     registry_path.mkdir(parents=True)
+    (registry_path / "inside").write_bytes(b"kept")
     with pytest.raises(RegistryError):
         await manager.list_allocations()
+    result = await manager.repair()
+    assert result.repaired
+    assert result.backup_path is not None
+    assert (Path(result.backup_path) / "inside").read_bytes() == b"kept"
+    assert await manager.list_allocations() == []
 
 
 async def test_stray_temp_files_are_removed(manager: PortManager, registry_path: Path) -> None:
