@@ -14,7 +14,7 @@ import orjson
 from ._errors import InvalidMetadataError
 from ._models import Allocation, PortRange, RangeLike
 from ._probe import BindProber
-from ._process import process_start_time
+from ._process import Identity, process_identity
 from ._registry import Registry
 from ._search import find_free_ports
 
@@ -38,11 +38,11 @@ async def allocate_ports(
     """
     span = default_range if range is None else PortRange.coerce(range)
     stored_metadata = json_object(metadata)
-    owner_start: float | None = None
+    owner: Identity | None = None
     if owner_pid is not None:
         if isinstance(owner_pid, bool) or not isinstance(owner_pid, int) or owner_pid < 1:
             raise ValueError(f"owner_pid must be a positive PID, got {owner_pid!r}")
-        owner_start = await anyio.to_thread.run_sync(process_start_time, owner_pid)
+        owner = await anyio.to_thread.run_sync(process_identity, owner_pid)
     count = 1 if roles is None else len(roles)
     if count > len(span):
         raise ValueError(f"{count} ports cannot fit in range {span}, which has {len(span)}")
@@ -59,7 +59,8 @@ async def allocate_ports(
                 pid=os.getpid(),
                 hostname=registry.hostname,
                 owner_pid=owner_pid,
-                owner_create_time=owner_start,
+                owner_create_time=None if owner is None else owner.create_time,
+                owner_token=None if owner is None else owner.token,
                 group=group,
                 role=None if roles is None else roles[index],
             )

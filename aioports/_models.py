@@ -163,6 +163,8 @@ class Allocation:
     :ivar hostname: the host that process ran on
     :ivar owner_pid: the process whose death releases the port, or None to keep it until released
     :ivar owner_create_time: that process's start time, so a recycled PID does not keep the port
+    :ivar owner_token: that process's clock-independent start (Linux: boot id and start in
+        ticks since boot), so a stepped system clock does not release a live owner's port
     :ivar group: the id of the group allocated together with it, if any
     :ivar role: its role within that group, if any
     """
@@ -174,6 +176,7 @@ class Allocation:
     hostname: str = ""
     owner_pid: int | None = None
     owner_create_time: float | None = None
+    owner_token: str | None = None
     group: str | None = None
     role: str | None = None
 
@@ -186,6 +189,7 @@ class Allocation:
             "hostname": self.hostname,
             "owner_pid": self.owner_pid,
             "owner_create_time": self.owner_create_time,
+            "owner_token": self.owner_token,
             "group": self.group,
             "role": self.role,
         }

@@ -6,6 +6,7 @@ Format (schema version 1)::
      "leases": {"3000": {"port": 3000, "allocated_at": "2026-11-26T10:00:00+00:00",
                          "metadata": {...}, "pid": 123, "hostname": "box",
                          "owner_pid": null, "owner_create_time": null,
+                         "owner_token": null,
                          "group": null, "role": null}}}
 
 Every change is a read-modify-write under the inter-process lock. The new document goes to
@@ -44,7 +45,7 @@ SCHEMA_VERSION = 1
 
 _ENTRY_KEYS = frozenset(
     ("port", "allocated_at", "metadata", "pid", "hostname", "owner_pid",
-     "owner_create_time", "group", "role")
+     "owner_create_time", "owner_token", "group", "role")
 )  # fmt: skip
 _TEMP_SUFFIX = ".tmp"
 # Below this size a registry decodes in less time than a worker-thread hop (about 85 us).
@@ -53,6 +54,8 @@ _INLINE_DECODE_BYTES = 16 * 1024
 logger = logging.getLogger("aioports")
 
 Entry = dict[str, Any]
+# An owner process as the registry records it: PID, wall-clock start, start token.
+Owner = tuple[int, float, str | None]
 
 
 class Leases:
@@ -112,22 +115,16 @@ class Leases:
         """The ports of one group, ascending."""
         return sorted(p for p, e in self._entries.items() if e.get("group") == group_id)
 
-    def owners(self, hostname: str) -> set[tuple[int, float]]:
-        """The ``(pid, start time)`` owners of this host's owner-bound entries."""
-        return {
-            (e["owner_pid"], float(e["owner_create_time"]))
-            for e in self._entries.values()
-            if e.get("owner_pid") is not None and e.get("hostname") == hostname
-        }
+    def owners(self, hostname: str) -> set[Owner]:
+        """The ``(pid, create_time, token)`` owners of this host's owner-bound entries."""
+        return {_owner(e) for e in self._entries.values() if _owned_here(e, hostname)}
 
-    def drop_owned_by(self, owners: set[tuple[int, float]], hostname: str) -> int:
+    def drop_owned_by(self, owners: set[Owner], hostname: str) -> int:
         """Remove this host's entries owned by ``owners``; returns how many went."""
         doomed = [
             port
             for port, e in self._entries.items()
-            if e.get("owner_pid") is not None
-            and e.get("hostname") == hostname
-            and (e["owner_pid"], float(e["owner_create_time"])) in owners
+            if _owned_here(e, hostname) and _owner(e) in owners
         ]
         for port in doomed:
             del self._entries[port]
@@ -142,6 +139,14 @@ class Leases:
         return orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
 
 
+def _owned_here(entry: Entry, hostname: str) -> bool:
+    return entry.get("owner_pid") is not None and entry.get("hostname") == hostname
+
+
+def _owner(entry: Entry) -> Owner:
+    return (entry["owner_pid"], float(entry["owner_create_time"]), entry.get("owner_token"))
+
+
 def _allocation(entry: Entry) -> Allocation:
     owner_create_time = entry.get("owner_create_time")
     return Allocation(
@@ -152,6 +157,7 @@ def _allocation(entry: Entry) -> Allocation:
         hostname=entry.get("hostname", ""),
         owner_pid=entry.get("owner_pid"),
         owner_create_time=None if owner_create_time is None else float(owner_create_time),
+        owner_token=entry.get("owner_token"),
         group=entry.get("group"),
         role=entry.get("role"),
     )
@@ -210,6 +216,7 @@ def _entry_problem(key: str, raw: Any) -> str | None:
         return "has an invalid allocated_at"
     owner_pid = raw.get("owner_pid")
     owner_create_time = raw.get("owner_create_time")
+    owner_token = raw.get("owner_token")
     group = raw.get("group")
     role = raw.get("role")
     if (
@@ -219,6 +226,7 @@ def _entry_problem(key: str, raw: Any) -> str | None:
         and (owner_pid is None or _is_int(owner_pid))
         and (owner_create_time is None or isinstance(owner_create_time, (int, float)))
         and (owner_pid is None) == (owner_create_time is None)
+        and (owner_token is None or isinstance(owner_token, str))
         and (group is None or isinstance(group, str))
         and (role is None or isinstance(role, str))
     ):

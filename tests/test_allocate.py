@@ -218,9 +218,47 @@ async def test_recycled_owner_pid_does_not_keep_the_port(
 ) -> None:
     start = free_block(1)
     await manager.allocate((start, start), owner_pid=os.getpid())
-    # Same PID, another start time: what a recycled PID looks like.
+    # Same PID, started at another moment: what a recycled PID looks like.
     document = orjson.loads(registry_path.read_bytes())
-    document["leases"][str(start)]["owner_create_time"] -= 1000.0
+    entry = document["leases"][str(start)]
+    entry["owner_create_time"] -= 1000.0
+    if entry["owner_token"] is not None:
+        boot, ticks = entry["owner_token"].rsplit(":", 1)
+        entry["owner_token"] = f"{boot}:{int(ticks) + 1}"
+    registry_path.write_bytes(orjson.dumps(document))
+    assert await manager.list_allocations() == []
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="start tokens exist on Linux")
+async def test_a_stepped_clock_does_not_release_a_live_owner(
+    manager: PortManager, registry_path: Path
+) -> None:
+    start = free_block(1)
+    await manager.allocate((start, start), owner_pid=os.getpid())
+    [allocation] = await manager.list_allocations()
+    assert allocation.owner_token is not None
+    assert allocation.owner_token.startswith("linux:")
+    # The wall clock moved by an hour since: psutil's create_time moves with it.
+    document = orjson.loads(registry_path.read_bytes())
+    document["leases"][str(start)]["owner_create_time"] += 3600.0
+    registry_path.write_bytes(orjson.dumps(document))
+    assert [a.port for a in await manager.list_allocations()] == [start]
+    with pytest.raises(NoFreePortError):
+        await manager.allocate((start, start))
+
+
+async def test_an_owner_from_another_boot_is_gone(
+    manager: PortManager, registry_path: Path
+) -> None:
+    start = free_block(1)
+    await manager.allocate((start, start), owner_pid=os.getpid())
+    document = orjson.loads(registry_path.read_bytes())
+    entry = document["leases"][str(start)]
+    if entry["owner_token"] is None:
+        pytest.skip("no start tokens on this platform")
+    entry["owner_token"] = (
+        "linux:00000000-0000-0000-0000-000000000000:" + entry["owner_token"].rsplit(":", 1)[1]
+    )
     registry_path.write_bytes(orjson.dumps(document))
     assert await manager.list_allocations() == []
 
