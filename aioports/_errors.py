@@ -240,21 +240,32 @@ class RegistryCorruptError(RegistryError):
     ``PortManager.repair()`` (CLI: ``aioports repair``) moves it aside and starts afresh.
     """
 
-    def __init__(self, path: str | Path, reason: str) -> None:
-        super().__init__(
-            path,
-            f"registry {path} is unusable: {reason}; "
-            "run 'aioports repair' to move it aside and start a fresh one",
+    def __init__(self, path: str | Path, reason: str, *, newer: bool = False) -> None:
+        advice = (
+            "upgrade aioports to read it (repair would set its allocations aside)"
+            if newer
+            else "run 'aioports repair' to move it aside and start a fresh one"
         )
+        super().__init__(path, f"registry {path} is unusable: {reason}; {advice}")
         self._reason = reason
+        self._newer = newer
 
     @property
     def reason(self) -> str:
         """What is wrong with the file."""
         return self._reason
 
+    @property
+    def newer(self) -> bool:
+        """True when a newer aioports wrote it: the file is fine, this version is too old."""
+        return self._newer
+
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self._path, self._reason))
+        return (_rebuild_registry_corrupt, (self._path, self._reason, self._newer))
+
+
+def _rebuild_registry_corrupt(path: Path, reason: str, newer: bool) -> RegistryCorruptError:
+    return RegistryCorruptError(path, reason, newer=newer)
 
 
 class RegistryLockTimeoutError(RegistryError, TimeoutError):

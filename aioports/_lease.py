@@ -15,7 +15,6 @@ which our ``listen()`` fails: holding it that way would protect nothing.
 from __future__ import annotations
 
 import contextlib
-import errno
 import ipaddress
 import socket
 import sys
@@ -27,13 +26,10 @@ from typing import NoReturn
 import anyio
 
 from ._models import Allocation
+from ._probe import IN_USE_ERRNOS
 from ._registry import Leases
 
 __all__ = ("Lease", "SocketClaim", "lease_context", "release_if_ours")
-
-_IN_USE_ERRNOS = frozenset(
-    e for e in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", None)) if e is not None
-)
 
 _DEFAULT_BACKLOG = socket.SOMAXCONN
 
@@ -76,7 +72,7 @@ class SocketClaim:
             sock.bind((self._host, port))
         except OSError as exc:
             sock.close()
-            if exc.errno in _IN_USE_ERRNOS:
+            if exc.errno in IN_USE_ERRNOS:
                 return False
             raise
         self.socket = sock
@@ -200,10 +196,10 @@ class Lease:
         self.close_socket()
         if self._released:
             return False
-        self._released = True
-        removed = False
         with anyio.CancelScope(shield=True):
             removed = await self._release(self.allocation)
+        # Only now: a release that failed (a lock timeout, say) can be tried again.
+        self._released = True
         return removed
 
     async def __aenter__(self) -> Lease:

@@ -10,6 +10,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, NoReturn
 
+import anyio.to_thread
+
 from ._allocation import allocate_ports, json_object, role_names
 from ._config import default_registry_path, resolve_range
 from ._lease import Lease, SocketClaim, lease_context, release_if_ours
@@ -36,6 +38,9 @@ from ._scan import scan as scan_range
 from ._takeover import detect, detect_many, kill_port, reserve_port, validate_timeout
 
 __all__ = ("PortManager",)
+
+# Up to this many registry entries, building their records is quicker than a thread hop.
+_INLINE_RECORDS = 256
 
 
 class PortManager:
@@ -147,8 +152,10 @@ class PortManager:
         :raises ValueError: when ``count`` is not positive or ``roles`` do not match it.
         :raises NoFreePortError: when the range has fewer than ``count`` free ports.
         """
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise ValueError(f"a group needs a positive whole number of ports, got {count!r}")
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 65535:
+            raise ValueError(
+                f"a group needs a whole number of ports from 1 to 65535, got {count!r}"
+            )
         names = role_names(count, roles)
         allocations = await self._allocate_ports(range, metadata, owner_pid, roles=names)
         group_id = allocations[0].group
@@ -169,7 +176,10 @@ class PortManager:
         """Remove every allocation of a group.
 
         :return: the ports released, ascending; empty when no such group is allocated.
+        :raises ValueError: when ``group_id`` is not a non-empty string.
         """
+        if not isinstance(group_id, str) or not group_id:
+            raise ValueError(f"a group id is a non-empty string, got {group_id!r}")
         async with self._registry.transaction() as leases:
             ports = leases.group_ports(group_id)
             for port in ports:
@@ -179,7 +189,10 @@ class PortManager:
     async def list_allocations(self) -> list[Allocation]:
         """Every live allocation, by port. Reads the shared registry, hence awaitable."""
         async with self._registry.transaction() as leases:
-            return leases.allocations()
+            if len(leases) < _INLINE_RECORDS:
+                return leases.allocations()
+            # Thousands of records take tens of milliseconds to build: not on the loop.
+            return await anyio.to_thread.run_sync(leases.allocations)
 
     async def cleanup(self) -> CleanupResult:
         """Remove every allocation from the registry, whoever made it."""

@@ -22,7 +22,7 @@ import psutil
 
 from ._errors import AioportsError, PermissionDeniedError, ProcessGoneError
 from ._models import Occupier
-from ._sockets import SocketEntry, socket_table
+from ._sockets import ORPHAN_STATES, SocketEntry, socket_table
 
 __all__ = (
     "ORPHAN_STATES",
@@ -35,10 +35,6 @@ __all__ = (
     "signal_name",
 )
 
-#: Socket states no process holds: an occupier in one of them has no PID to find or kill.
-ORPHAN_STATES = frozenset(
-    ("TIME_WAIT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2", "CLOSING", "LAST_ACK")
-)
 # How a process holding several sockets on one port is summed up: the most server-like.
 _STATUS_RANK = {"LISTEN": 0, "ESTABLISHED": 1}
 # Two reads of one process's start time agree to the tick; a reused PID starts later.

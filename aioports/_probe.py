@@ -26,7 +26,7 @@ from ._models import PortStatus
 
 __all__ = ("BindProber", "bind_failures")
 
-_IN_USE_ERRNOS = frozenset(
+IN_USE_ERRNOS = frozenset(
     e for e in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", None)) if e is not None
 )
 _DENIED_ERRNOS = frozenset(
@@ -54,7 +54,7 @@ def _bind_status(family: socket.AddressFamily, host: str, port: int) -> PortStat
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind((host, port))
     except OSError as exc:
-        if exc.errno in _IN_USE_ERRNOS:
+        if exc.errno in IN_USE_ERRNOS:
             return PortStatus.IN_USE
         if exc.errno in _DENIED_ERRNOS:
             return PortStatus.DENIED

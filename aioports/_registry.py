@@ -185,7 +185,8 @@ def decode(data: bytes, path: Path) -> Leases:
         raise RegistryCorruptError(
             path,
             f"written by a newer aioports (schema version {version}; this one reads "
-            f"{SCHEMA_VERSION}): upgrade aioports",
+            f"{SCHEMA_VERSION})",
+            newer=True,
         )
     raw_leases = document["leases"]
     if not isinstance(raw_leases, dict):
@@ -236,6 +237,15 @@ def _entry_problem(key: str, raw: Any) -> str | None:
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_our_temp(name: str, prefix: str) -> bool:
+    """Whether ``name`` is a temp file of this registry (``.<name>.<pid>-<8 hex>.tmp``), not
+    one of another registry in the same folder whose name merely starts the same way."""
+    if not (name.startswith(prefix) and name.endswith(_TEMP_SUFFIX)):
+        return False
+    pid, _, token = name[len(prefix) : -len(_TEMP_SUFFIX)].partition("-")
+    return pid.isdigit() and len(token) == 8 and all(c in "0123456789abcdef" for c in token)
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -383,7 +393,7 @@ class Registry:
         try:
             # Temp files left by writers that died mid-write; only lock holders write them.
             for name in await aiofiles.os.listdir(folder):
-                if name.startswith(prefix) and name.endswith(_TEMP_SUFFIX):
+                if _is_our_temp(name, prefix):
                     with contextlib.suppress(FileNotFoundError):
                         await aiofiles.os.unlink(folder / name)
             try:

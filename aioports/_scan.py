@@ -43,17 +43,20 @@ BLOCK = 256
 WORKER_MIN_PORTS = 8192
 # Never split a scan across more processes than this, whatever the CPU count.
 MAX_LANES = 4
+# Nor more than this when the caller asks: each lane is an interpreter to start.
+MAX_EXPLICIT_LANES = 16
 
 
 def resolve_lanes(span: PortRange, concurrency: int | None) -> int:
-    """How many processes (this one included) share a scan of ``span``.
+    """How many processes (this one included) share a scan of ``span``: an explicit
+    ``concurrency`` is capped at :data:`MAX_EXPLICIT_LANES` and at one port per process.
 
     :raises ValueError: when ``concurrency`` is not None or a positive whole number.
     """
     if concurrency is not None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ValueError(f"concurrency must be a positive whole number, got {concurrency!r}")
-        return concurrency
+        return min(concurrency, MAX_EXPLICIT_LANES, len(span))
     if len(span) < WORKER_MIN_PORTS:
         return 1
     try:

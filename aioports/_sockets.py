@@ -60,8 +60,9 @@ _DIAG_SPORT = struct.Struct("!H")
 _DIAG_UID_INODE = struct.Struct("=II")
 _DIAG_MSG_SIZE = 72
 _RECV_SIZE = 1 << 17
-# psutil shows no inode: in these states a PID-less socket is one no process holds.
-_ORPHAN_STATES = frozenset(
+#: Socket states no process holds: a PID-less socket in one of them has no process to find
+#: or kill (psutil shows no inode for it either).
+ORPHAN_STATES = frozenset(
     ("TIME_WAIT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2", "CLOSING", "LAST_ACK")
 )
 
@@ -115,7 +116,7 @@ def psutil_table(ports: Collection[int] | None = None) -> list[SocketEntry]:
             status=conn.status,
             pids=() if conn.pid is None else (conn.pid,),
             uid=None,
-            orphan=conn.pid is None and conn.status in _ORPHAN_STATES,
+            orphan=conn.pid is None and conn.status in ORPHAN_STATES,
         )
         for conn in connections
         if conn.laddr and (wanted is None or conn.laddr.port in wanted)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import anyio
 
@@ -18,6 +19,8 @@ from ._manager import PortManager
 from ._models import RangeLike
 
 __all__ = ("allocate_sync", "lease_sync", "release_sync")
+
+T = TypeVar("T")
 
 
 def allocate_sync(
@@ -68,12 +71,39 @@ def lease_sync(
     :raises NoFreePortError: on entry, when the range has no free port.
     """
     _refuse_inside_a_loop("lease_sync()", "async with PortManager().lease() as lease")
+    with _lease_blocking(
+        range, metadata, hold=hold, host=host, registry_path=registry_path
+    ) as lease:
+        yield lease
+
+
+@contextlib.contextmanager
+def _lease_blocking(
+    range: RangeLike | None,
+    metadata: Mapping[str, Any] | None,
+    *,
+    hold: bool,
+    host: str,
+    registry_path: str | os.PathLike[str] | None = None,
+) -> Iterator[Lease]:
+    """:func:`lease_sync` that also runs under a running event loop, in a helper thread
+    with its own loop. It blocks the caller's loop for the few milliseconds of a registry
+    update: right for the pytest fixtures, which async tests call, not for servers."""
     manager = PortManager(registry_path)
-    lease = anyio.run(_acquire, manager, range, metadata, hold, host)
+    lease = _run_blocking(_acquire, manager, range, metadata, hold, host)
     try:
         yield lease
     finally:
-        anyio.run(lease.release)
+        _run_blocking(lease.release)
+
+
+def _run_blocking(func: Callable[..., Awaitable[T]], *args: Any) -> T:
+    try:
+        anyio.get_current_task()
+    except RuntimeError:
+        return anyio.run(func, *args)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="aioports") as pool:
+        return pool.submit(anyio.run, func, *args).result()
 
 
 async def _allocate(

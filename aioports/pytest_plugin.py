@@ -27,7 +27,7 @@ import pytest
 
 from ._lease import Lease
 from ._models import PortRange, RangeLike
-from ._sync import lease_sync
+from ._sync import _lease_blocking
 
 __all__ = (
     "PortFactory",
@@ -90,8 +90,9 @@ class PortFactory:
 
         :raises NoFreePortError: when the range has no free port.
         """
+        # Works in async tests too: the registry update runs on a loop of its own.
         return self._stack.enter_context(
-            lease_sync(
+            _lease_blocking(
                 self._range if range is None else range,
                 {**self._metadata, **(metadata or {})},
                 hold=hold,

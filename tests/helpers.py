@@ -123,3 +123,32 @@ def run_python(code: str, *args: str, env: dict[str, str] | None = None) -> str:
 
 def registry_bytes(path: Path) -> bytes:
     return path.read_bytes()
+
+
+HOLD_LOCK = textwrap.dedent(
+    """
+    import fcntl, os, sys, time
+    fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    print("locked", flush=True)
+    time.sleep(float(sys.argv[2]))
+    """
+)
+
+
+@contextlib.contextmanager
+def registry_locked_elsewhere(registry: Path, seconds: float = 600) -> Iterator[None]:
+    """Another process holds the registry's lock for ``seconds`` (or until the block ends)."""
+    registry.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = registry.with_name(registry.name + ".lock")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(lock_path), str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "locked"
+        yield
+    finally:
+        reap(holder)

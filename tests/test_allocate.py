@@ -142,6 +142,14 @@ async def test_list_allocations_is_sorted_and_cleanup_empties(manager: PortManag
     assert (await manager.cleanup()).released == 0
 
 
+async def test_a_long_list_comes_back_whole_and_sorted(manager: PortManager) -> None:
+    start = free_block(300)
+    group = await manager.allocate_group(300, range=(start, start + 299))
+    listed = await manager.list_allocations()
+    assert [a.port for a in listed] == list(range(start, start + 300))
+    assert {a.group for a in listed} == {group.group_id}
+
+
 async def test_two_managers_share_one_registry(registry_path: Path) -> None:
     start = free_block(2)
     first, second = PortManager(registry_path), PortManager(registry_path)
@@ -164,6 +172,15 @@ async def test_group_is_contiguous_and_released_together(manager: PortManager) -
     assert await manager.release_group(group.group_id) == [start + 1, start + 2, start + 3]
     assert [a.port for a in await manager.list_allocations()] == [start]
     assert await manager.release_group(group.group_id) == []
+
+
+@pytest.mark.parametrize("group_id", [None, "", 5])
+async def test_release_group_needs_a_group_id(manager: PortManager, group_id: Any) -> None:
+    start = free_block(2)
+    await manager.allocate((start, start + 1))
+    with pytest.raises(ValueError, match="group id"):
+        await manager.release_group(group_id)
+    assert [a.port for a in await manager.list_allocations()] == [start]
 
 
 async def test_group_falls_back_to_scattered_ports(manager: PortManager) -> None:
@@ -190,7 +207,7 @@ async def test_group_is_all_or_nothing(manager: PortManager) -> None:
 
 @pytest.mark.parametrize(
     ("count", "roles"), [(0, None), (-1, None), (True, None), (2, ["a"]), (2, ["a", "a"]),
-                         (1, [""])],
+                         (1, [""]), (10**8, None)],
 )  # fmt: skip
 async def test_bad_groups(manager: PortManager, count: Any, roles: Any) -> None:
     with pytest.raises(ValueError, match=r"group|roles"):

@@ -51,6 +51,8 @@ CASES: list[tuple[AioportsError, str, object, str]] = [
     (RegistryError(Path("/r.json"), "cannot read"), "path", Path("/r.json"), "cannot read"),
     (RegistryCorruptError(Path("/r.json"), "not valid JSON"), "reason", "not valid JSON",
      "aioports repair"),
+    (RegistryCorruptError(Path("/r.json"), "schema 9", newer=True), "newer", True,
+     "upgrade aioports"),
     (RegistryLockTimeoutError(Path("/r.json"), 2.5), "timeout", 2.5, "2.5 s"),
     (PermissionDeniedError("refused", pid=7), "pid", 7, "refused"),
     (ProcessGoneError(1234), "pid", 1234, "1234"),

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import anyio
 import pytest
-from helpers import bindable, free_block, reap
+from helpers import bindable, free_block, reap, registry_locked_elsewhere
 
-from aioports import Lease, NoFreePortError, PortManager
+from aioports import Lease, NoFreePortError, PortManager, RegistryLockTimeoutError
 
 
 async def test_lease_is_owner_bound_and_released_on_exit(manager: PortManager) -> None:
@@ -207,3 +207,15 @@ async def test_listen_needs_a_held_socket(manager: PortManager) -> None:
     async with manager.lease((start, start)) as lease:
         with pytest.raises(RuntimeError, match="holds no socket"):
             lease.listen()
+
+
+async def test_a_failed_release_can_be_retried(registry_path: Path) -> None:
+    start = free_block(1)
+    manager = PortManager(registry_path, lock_timeout=0.2, poll_interval=0.01)
+    lease = await manager.allocate_socket((start, start))
+    with registry_locked_elsewhere(registry_path), pytest.raises(RegistryLockTimeoutError):
+        await lease.release()
+    assert [a.port for a in await manager.list_allocations()] == [start]
+    assert await lease.release() is True
+    assert lease.released
+    assert await manager.list_allocations() == []

@@ -257,6 +257,7 @@ async def test_refuses_to_kill_its_own_process(manager: PortManager) -> None:
         (os.getpid(), "it is this process"),
         (os.getppid(), "this process's parent"),
     ],
+    ids=["init", "self", "parent"],  # not the PIDs: xdist workers must agree on test ids
 )
 def test_refused_targets(pid: int, reason: str) -> None:
     target = Occupier(pid=pid, process_name="x", port=1, uid=os.getuid())

@@ -149,6 +149,43 @@ def test_two_pytest_runs_share_the_registry(tmp_path: Path) -> None:
     assert _registry_ports(registry) == []
 
 
+ASYNC_TEST = textwrap.dedent(
+    """
+    import pytest
+
+    @pytest.mark.anyio
+    async def test_factory_inside_a_running_loop(aioports_port, aioports_port_factory):
+        held = aioports_port_factory.lease(hold=True)
+        ports = {aioports_port, aioports_port_factory(), held.port}
+        assert len(ports) == 3
+        assert held.socket is not None
+    """
+)
+
+
+def test_fixtures_work_in_async_tests(tmp_path: Path) -> None:
+    start = free_block(4)
+    registry = tmp_path / "state" / "registry.json"
+    folder = tmp_path / "suite"
+    folder.mkdir()
+    (folder / "pytest.ini").write_text(
+        f"[pytest]\naddopts = -p no:cacheprovider\naioports_range = {start}-{start + 3}\n"
+    )
+    (folder / "test_async.py").write_text(ASYNC_TEST)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "anyio", str(folder)],
+        cwd=folder,
+        env={**os.environ, "AIOPORTS_REGISTRY": str(registry)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout
+    assert _registry_ports(registry) == []
+
+
 def test_importing_aioports_does_not_import_pytest() -> None:
     out = run_python("import sys, aioports; print('pytest' in sys.modules)")
     assert out.strip() == "False"

@@ -58,15 +58,18 @@ async def test_unusable_registry_is_reported_and_never_overwritten(
             await call
         assert info.value.path == registry_path
         assert str(registry_path) in str(info.value)
-        assert "aioports repair" in str(info.value)
+        assert ("upgrade aioports" if info.value.newer else "aioports repair") in str(info.value)
     assert registry_path.read_bytes() == content
 
 
 async def test_newer_schema_says_upgrade(manager: PortManager, registry_path: Path) -> None:
     registry_path.parent.mkdir(parents=True)
     registry_path.write_bytes(b'{"version": 7, "leases": {}}')
-    with pytest.raises(RegistryCorruptError, match="newer aioports"):
+    with pytest.raises(RegistryCorruptError, match="newer aioports") as info:
         await manager.list_allocations()
+    assert info.value.newer
+    assert "upgrade aioports" in str(info.value)
+    assert "run 'aioports repair'" not in str(info.value)
 
 
 async def test_repair_moves_the_bad_file_aside(manager: PortManager, registry_path: Path) -> None:
@@ -143,7 +146,10 @@ async def test_a_folder_where_the_file_should_be(manager: PortManager, registry_
 
 async def test_stray_temp_files_are_removed(manager: PortManager, registry_path: Path) -> None:
     registry_path.parent.mkdir(parents=True)
-    stray = [registry_path.parent / f".registry.json.{n}-dead.tmp" for n in range(3)]
+    stray = [registry_path.parent / f".registry.json.{n}-deadbeef.tmp" for n in range(3)]
+    # Another registry in the same folder, its name starting like ours: never touched.
+    neighbour = registry_path.parent / ".registry.json.b.json.7-deadbeef.tmp"
+    neighbour.write_bytes(b"in flight")
     for path in stray:
         path.write_bytes(b'{"version": 1, "lea')
     other = registry_path.parent / "unrelated.tmp"
@@ -152,6 +158,7 @@ async def test_stray_temp_files_are_removed(manager: PortManager, registry_path:
     await manager.allocate((start, start))
     assert not any(path.exists() for path in stray)
     assert other.read_bytes() == b"keep me"
+    assert neighbour.read_bytes() == b"in flight"
 
 
 HOLD_LOCK = textwrap.dedent(

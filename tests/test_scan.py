@@ -22,7 +22,7 @@ from aioports import (
 )
 from aioports._probe import BindProber
 from aioports._registry import Leases
-from aioports._scan import BLOCK
+from aioports._scan import BLOCK, MAX_EXPLICIT_LANES, resolve_lanes
 from aioports._search import SNAPSHOT_AFTER, find_free_ports
 
 
@@ -225,3 +225,9 @@ def test_scan_result_is_frozen() -> None:
     result = ScanResult(range=PortRange(1, 2), in_use=(), free=2)
     with pytest.raises(AttributeError):
         result.free = 3  # type: ignore[misc]
+
+
+def test_explicit_concurrency_is_capped() -> None:
+    assert resolve_lanes(PortRange(5000, 5199), 200) == MAX_EXPLICIT_LANES
+    assert resolve_lanes(PortRange(5000, 5002), 8) == 3
+    assert resolve_lanes(PortRange(5000, 5199), 2) == 2
