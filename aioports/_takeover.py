@@ -171,10 +171,15 @@ async def reserve_port(
         existing = leases.get(port)
     if existing is not None:
         raise PortAlreadyAllocatedError(port, existing)
-    holders = _holders(await detect(port))
-    occupier = holders[0] if holders else None
+    occupier = None
     killed = False
-    if occupier is not None:
+    # Only a port a server could not start on has a holder worth finding: a free one needs
+    # no socket-table lookup (which macOS refuses to non-root users).
+    if prober.status(port) is PortStatus.IN_USE:
+        holders = _holders(await detect(port))
+        if not holders:
+            raise PortInUseError(port, None)  # bound by a socket the socket table does not show
+        occupier = holders[0]
         if not kill_if_occupied:
             raise PortInUseError(port, occupier)
         result = await kill_port(
@@ -188,8 +193,6 @@ async def reserve_port(
         if not result.port_free:
             raise PortInUseError(port, occupier)
         killed = result.killed
-    elif prober.status(port) is PortStatus.IN_USE:
-        raise PortInUseError(port, None)  # bound by a socket the socket table does not show
     async with registry.transaction() as leases:
         existing = leases.get(port)
         if existing is not None:

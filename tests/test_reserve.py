@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from helpers import bindable, free_port
+from helpers import bindable, free_block, free_port
 from processes import POLITE, STUBBORN, alive, spawn
 
 from aioports import (
@@ -40,6 +40,24 @@ async def test_a_reserved_port_is_never_allocated(manager: PortManager) -> None:
     assert caught.value.allocation.port == port
     with pytest.raises(NoFreePortError):
         await manager.allocate((port, port))
+
+
+async def test_a_port_a_server_could_start_on_is_reserved_whatever_connects_from_it(
+    manager: PortManager,
+) -> None:
+    # An outgoing connection from the port (SO_REUSEADDR on both ends): this process "uses"
+    # the port, yet a server can listen on it.
+    port = free_block(1)
+    with socket.socket() as server, socket.socket() as client:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        client.bind(("127.0.0.1", port))
+        client.connect(server.getsockname())
+        assert not (await manager.probe(port)).in_use
+        assert await manager.detect_occupiers(port) != []
+        reservation = await manager.reserve(port)
+    assert (reservation.port, reservation.was_occupied, reservation.killed) == (port, False, False)
 
 
 async def test_an_allocated_port_is_refused_before_any_kill(manager: PortManager) -> None:
