@@ -107,3 +107,25 @@ def validate(name: str, document: Any) -> None:
     """Fail unless ``document`` matches the shipped schema ``name``."""
     validator = jsonschema.Draft202012Validator(schemas()[name], registry=_registry())
     validator.validate(document)
+
+
+# Imports everything as root (the interpreter's files may be closed to others), then becomes
+# nobody and runs the command line: what an unprivileged user sees.
+_AS_NOBODY = """
+import asyncio, os, sys
+import anyio, anyio._backends._asyncio, psutil
+from aioports.cli import main
+os.setgid(65534)
+os.setuid(65534)
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def as_nobody(cli: Cli, *args: str) -> Done:
+    """Run ``aioports args`` as the user nobody (needs root), against ``cli``'s registry."""
+    done = subprocess.run(
+        [sys.executable, "-c", _AS_NOBODY, *args],
+        capture_output=True, text=True, env=cli.env(), timeout=60, check=False,
+    )  # fmt: skip
+    assert "Traceback" not in done.stderr, done.stderr
+    return Done(done.returncode, done.stdout, done.stderr)

@@ -77,6 +77,8 @@ def test_usage_errors_exit_2(cli: Cli) -> None:
         assert done.code == 2, (args, done)
         assert expected in done.err, (args, done.err)
         assert done.out == ""
+        assert done.err.startswith("aioports: error: "), (args, done.err)  # one line only
+        assert done.err.count("\n") == 1, (args, done.err)
     # The same errors as JSON documents on stdout (one code path: a sample suffices).
     sample = USAGE[::4]
     for (args, expected), done in zip(
@@ -100,5 +102,58 @@ def test_failures_exit_1(cli: Cli, tmp_path: Path) -> None:
     error = full.json()["error"]
     assert error["type"] == "NoFreePortError"
     assert error["range"] == {"start": 41000, "end": 41000}
-    assert dead_owner.code == 1
-    assert "4194303" in dead_owner.err
+    assert dead_owner.code == 2  # a usage error: the PID given names no process
+    assert dead_owner.err == "aioports: error: --owner-pid 4194303: no such process\n"
+
+
+CLEAN_USAGE = [
+    (["--allocate-group", "2", "--roles", "a,a"], "roles must be distinct; given twice: a"),
+    (["--allocate-group", "3", "--roles", "a,b"], "3 ports need 3 roles, got 2: 'a,b'"),
+    (
+        ["--allocate-group", "2", "--roles", ""],
+        "--roles needs one non-empty name per port, separated by commas",
+    ),
+    (
+        ["--allocate-group", "2", "--roles", "a,"],
+        "--roles needs one non-empty name per port, separated by commas",
+    ),
+    (["--allocate", "--range"], "--range needs a value: --range START-END (such as 4000-4999)"),
+    (["--range", "--allocate"], "--range needs a value: --range START-END (such as 4000-4999)"),
+    (["--release-group", ""], "--release-group needs a group id"),
+    (["--release-group", "  "], "--release-group needs a group id"),
+    (["--allocate", "--owner-pid", "4194303"], "--owner-pid 4194303: no such process"),
+    (["--allocate-group", "2", "--owner-pid", "4194303"], "--owner-pid 4194303: no such process"),
+    (["--bogus"], "unrecognized arguments: --bogus (see 'aioports --help')"),
+]
+
+
+def test_usage_errors_are_clean_usage_errors(cli: Cli) -> None:
+    runs = [[*args, "--json"] for args, _ in CLEAN_USAGE]
+    for (args, expected), done in zip(CLEAN_USAGE, cli.many(runs), strict=True):
+        assert done.code == 2, (args, done)
+        document = done.json()
+        validate("error", document)
+        error = document["error"]
+        assert (error["type"], error["message"][: len(expected)]) == ("UsageError", expected)
+        assert "[" not in error["message"]  # no Python list reprs
+    assert not cli.registry.exists()
+
+
+def test_ports_are_ascii_digits_with_optional_spaces(cli: Cli) -> None:
+    good = [" 80", "080", "80 ", "\t443"]
+    bad = ["+80", "8 0", "\N{ARABIC-INDIC DIGIT EIGHT}0"]
+    runs = [["--probe", port, "--json"] for port in good + bad]
+    for port, done in zip(good + bad, cli.many(runs), strict=True):
+        if port in good:
+            assert done.code == 0, (port, done)
+            assert done.json()["port"] == int(port)
+        else:
+            assert done.code == 2, (port, done)
+            assert done.json()["error"]["type"] == "InvalidPortError"
+
+
+def test_empty_metadata_counts_as_not_given(cli: Cli) -> None:
+    listed = cli("--list", "--app", "", "--json")
+    assert (listed.code, listed.json()) == (0, [])
+    document = cli.json("allocated", "--allocate", "--app", "", "--worktree", "wt", "--service", "")
+    assert document["metadata"] == {"worktree": "wt"}

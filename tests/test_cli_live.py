@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import pty
 import select
@@ -62,7 +63,7 @@ def test_dashboard_shows_live_state(cli: Cli) -> None:
         ("miyabi", "feature/new-ui", ports["frontend"]),
         ("miyabi", "feature/new-ui", ports["backend"]),
         ("miyabi", "feature/new-ui", ports["test"]),
-        ("zen", "(no worktree)", ports["api"]),
+        ("zen", None, ports["api"]),
     ]
     assert all(r["allocation"]["port"] == r["port"] for r in rows)
     name = Path(sys.executable).name
@@ -218,11 +219,12 @@ def _holds(pid: int, path: Path) -> bool:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_ctrl_c_exits_130_without_a_traceback(cli: Cli) -> None:
+@pytest.mark.parametrize("json_mode", [False, True], ids=["human", "json"])
+def test_ctrl_c_exits_130_without_a_traceback(cli: Cli, json_mode: bool) -> None:
     lock = cli.registry.with_name(cli.registry.name + ".lock")
     with open(lock, "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)  # another process's hold: the CLI has to wait
-        proc = cli.popen("--list")
+        proc = cli.popen("--list", *(["--json"] if json_mode else []))
         try:
             deadline = time.monotonic() + 30
             while not _holds(proc.pid, lock):  # it is waiting on the lock, inside main()
@@ -235,4 +237,11 @@ def test_ctrl_c_exits_130_without_a_traceback(cli: Cli) -> None:
             if proc.poll() is None:
                 reap(proc)
     assert proc.returncode == 130
-    assert (out, err) == ("", "aioports: interrupted\n")
+    if json_mode:  # an agent still gets its one document
+        assert json.loads(out) == {
+            "status": "error",
+            "error": {"type": "Interrupted", "message": "interrupted"},
+        }
+        assert err == ""
+    else:
+        assert (out, err) == ("", "aioports: interrupted\n")

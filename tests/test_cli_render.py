@@ -17,6 +17,7 @@ from cli_helpers import validate
 from aioports import (
     Allocation,
     InvalidPortError,
+    KillResult,
     NoFreePortError,
     Occupier,
     PortAlreadyAllocatedError,
@@ -80,29 +81,31 @@ def test_detect_sentences_and_document() -> None:
     assert (free["status"], free["process"], free["occupier"]) == ("free", None, None)
     renderer, out, _ = human()
     renderer.detected(3000, HIDDEN)
-    assert "Process: unknown (PID: unknown)" in out.getvalue()
+    assert "Process: unknown process of uid 0 (PID: unknown)" in out.getvalue()
 
 
 @pytest.mark.parametrize(
-    ("killed", "pid", "name", "status", "text"),
+    ("killed", "pid", "name", "status", "out_text", "err_text"),
     [
         (True, 12498, "node", "killed", "aioports: Port 3000 was occupied by PID 12498.\n"
-         "aioports has safely terminated the process.\nPortShot was prevented.\n"),
-        (False, None, None, "free", "aioports: Port 3000 is free; nothing to kill.\n"),
-        (False, 12498, "node", "not_killed", "aioports: Port 3000 is occupied by node "
-         "(PID: 12498), which did not exit in time.\nUse --force to kill it outright.\n"),
+         "aioports has safely terminated the process.\nPortShot was prevented.\n", ""),
+        (False, None, None, "free", "aioports: Port 3000 is free; nothing to kill.\n", ""),
+        (False, 12498, "node", "not_killed", "", "aioports: error: Port 3000 is occupied by "
+         "node (PID: 12498), which did not exit in time; use --force to kill it outright\n"),
     ],
 )  # fmt: skip
 def test_kill_sentences_and_documents(
-    killed: bool, pid: int | None, name: str | None, status: str, text: str
+    killed: bool, pid: int | None, name: str | None, status: str, out_text: str, err_text: str
 ) -> None:
-    renderer, out, _ = human()
-    renderer.killed(3000, killed, pid, name)
-    assert out.getvalue() == text
-    document = as_json(lambda r: r.killed(3000, killed, pid, name))
+    result = KillResult(killed, 3000, pid, name, pids=() if pid is None else (pid,))
+    renderer, out, err = human()
+    renderer.killed(result)
+    assert (out.getvalue(), err.getvalue()) == (out_text, err_text)
+    document = as_json(lambda r: r.killed(result))
     validate("kill", document)
     assert (document["status"], document["killed"], document["port"]) == (status, killed, 3000)
     assert document["process"] == (None if pid is None else {"pid": pid, "name": name})
+    assert document["processes"] == ([] if pid is None else [{"pid": pid, "name": name}])
 
 
 def test_reserve_sentences_and_documents() -> None:

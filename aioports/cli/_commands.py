@@ -3,8 +3,10 @@ which renderer method shows the result."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -12,24 +14,32 @@ from typing import TextIO
 import anyio
 import anyio.to_thread
 
-from .. import PortManager, PortRange, ScanResult
+from .. import PortInUseError, PortManager, PortRange, ProcessGoneError, ScanResult
 from ._dashboard import build_rows
+from ._errors import StillOccupiedError, UsageError
 from ._parser import ParsedArgs, count_arg, port_arg, range_arg
-from ._render import Renderer, ScanReport
-from ._settings import RangeSetting, save_range
+from ._render import Renderer, ScanReport, who
+from ._settings import RANGE_ENV, RangeSetting, effective_range, save_range
 
 __all__ = ("HANDLERS", "Context", "Outcome")
 
 
 @dataclass(frozen=True, slots=True)
 class Context:
-    """What every handler gets: the manager and the default range it was built with."""
+    """What every handler gets: the manager and the parsed arguments."""
 
     pm: PortManager
     args: ParsedArgs
-    setting: RangeSetting
     #: where to show progress of long commands: stderr when it is a terminal, else None
     progress: TextIO | None = None
+
+    def setting(self) -> RangeSetting:
+        """The default range, read only by the commands that use it: a broken settings
+        file or ``$AIOPORTS_RANGE`` must not block the others (``--set-range`` fixes it).
+
+        :raises ConfigError: when its source is unusable.
+        """
+        return effective_range(self.pm.registry_path, dict(os.environ))
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,14 +63,46 @@ def _owner_pid(args: ParsedArgs) -> int | None:
     return None if args.owner_pid is None else count_arg(args.owner_pid, "--owner-pid")
 
 
-def _range(args: ParsedArgs) -> PortRange | None:
-    return None if args.range is None else range_arg(args.range)
+def _range(ctx: Context) -> PortRange:
+    """``--range`` when given, else the default range (only then is the default read)."""
+    return ctx.setting().range if ctx.args.range is None else range_arg(ctx.args.range)
+
+
+def _roles(text: str | None, count: int) -> list[str] | None:
+    """``--roles a,b,c`` checked against the group size.
+
+    :raises UsageError: for an empty name, a name given twice, or the wrong number of names.
+    """
+    if text is None:
+        return None
+    roles = [role.strip() for role in text.split(",")]
+    if not all(roles):
+        raise UsageError("--roles needs one non-empty name per port, separated by commas")
+    if len(roles) != count:
+        raise UsageError(f"{count} ports need {count} roles, got {len(roles)}: {text!r}")
+    twice = sorted({role for role in roles if roles.count(role) > 1})
+    if twice:
+        raise UsageError(f"roles must be distinct; given twice: {', '.join(twice)}")
+    return roles
+
+
+@contextlib.contextmanager
+def _owner_checked(owner: int | None) -> Iterator[None]:
+    """Turn "the --owner-pid process does not exist" into a usage error (exit 2)."""
+    try:
+        yield
+    except ProcessGoneError as exc:
+        if owner is None:
+            raise
+        raise UsageError(f"--owner-pid {owner}: no such process") from exc
 
 
 async def allocate(ctx: Context) -> Outcome:
     args = ctx.args
-    metadata, owner, span = _metadata(args), _owner_pid(args), _range(args)
-    port = await ctx.pm.allocate(span, metadata, owner_pid=owner)
+    metadata, owner = _metadata(args), _owner_pid(args)
+    span = _range(ctx)
+    with _owner_checked(owner):
+        port = await ctx.pm.allocate(span, metadata, owner_pid=owner)
     return Outcome(lambda r: r.allocated(port, metadata, owner))
 
 
@@ -68,11 +110,13 @@ async def allocate_group(ctx: Context) -> Outcome:
     args = ctx.args
     assert args.allocate_group is not None
     count = count_arg(args.allocate_group, "--allocate-group")
-    roles = None if args.roles is None else [r.strip() for r in args.roles.split(",")]
-    metadata, owner, span = _metadata(args), _owner_pid(args), _range(args)
-    group = await ctx.pm.allocate_group(
-        count, roles=roles, range=span, metadata=metadata, owner_pid=owner
-    )
+    roles = _roles(args.roles, count)
+    metadata, owner = _metadata(args), _owner_pid(args)
+    span = _range(ctx)
+    with _owner_checked(owner):
+        group = await ctx.pm.allocate_group(
+            count, roles=roles, range=span, metadata=metadata, owner_pid=owner
+        )
     return Outcome(lambda r: r.group_allocated(group))
 
 
@@ -84,8 +128,10 @@ async def release(ctx: Context) -> Outcome:
 
 
 async def release_group(ctx: Context) -> Outcome:
-    group_id = ctx.args.release_group
-    assert group_id is not None
+    assert ctx.args.release_group is not None
+    group_id = ctx.args.release_group.strip()
+    if not group_id:
+        raise UsageError("--release-group needs a group id (as --allocate-group printed it)")
     ports = await ctx.pm.release_group(group_id)
     return Outcome(lambda r: r.group_released(group_id, ports))
 
@@ -113,7 +159,7 @@ async def repair(ctx: Context) -> Outcome:
 
 
 async def show_range(ctx: Context) -> Outcome:
-    s = ctx.setting
+    s = ctx.setting()
     return Outcome(lambda r: r.range_shown(s.range, s.source, s.config_path, changed=False))
 
 
@@ -122,7 +168,7 @@ async def set_range(ctx: Context) -> Outcome:
     span = range_arg(ctx.args.set_range)
     path: Path = await anyio.to_thread.run_sync(save_range, ctx.pm.registry_path, span)
     notes: tuple[str, ...] = ()
-    if ctx.setting.source == "environment":
+    if os.environ.get(RANGE_ENV):
         notes = ("note: $AIOPORTS_RANGE is set and overrides the saved range here",)
     return Outcome(lambda r: r.range_shown(span, "config", path, changed=True), notes=notes)
 
@@ -136,9 +182,26 @@ async def reserve(ctx: Context) -> Outcome:
     args = ctx.args
     assert args.reserve is not None
     port = port_arg(args.reserve)
-    result = await ctx.pm.reserve(
-        port, kill_if_occupied=args.kill, force=args.force, metadata=_metadata(args)
-    )
+    try:
+        result = await ctx.pm.reserve(
+            port,
+            kill_if_occupied=args.kill,
+            force=args.force,
+            metadata=_metadata(args),
+            allow_other_users=args.allow_other_users,
+        )
+    except PortInUseError as exc:
+        if not args.kill:
+            raise
+        # The library raises this after a kill that did not free the port: say that.
+        holder = "its holder" if exc.occupier is None else who(exc.occupier)
+        hint = "" if args.force else "; use --force to kill it outright"
+        raise StillOccupiedError(
+            f"Port {port} is still occupied: {holder} did not exit in time; "
+            f"nothing was reserved{hint}",
+            port,
+            exc.occupier,
+        ) from exc
     return Outcome(
         lambda r: r.reserved(result.port, result.was_occupied, result.killed, result.occupier)
     )
@@ -154,11 +217,12 @@ async def detect(ctx: Context) -> Outcome:
 async def kill_port(ctx: Context) -> Outcome:
     assert ctx.args.kill_port is not None
     port = port_arg(ctx.args.kill_port)
-    result = await ctx.pm.kill_occupier(port, force=ctx.args.force)
-    killed, pid, name = result.killed, result.pid, result.process_name
+    result = await ctx.pm.kill_occupier(
+        port, force=ctx.args.force, allow_other_users=ctx.args.allow_other_users
+    )
     # A holder that survived the signal is a failure; "nothing held it" is not.
-    code = 0 if killed or pid is None else 1
-    return Outcome(lambda r: r.killed(port, killed, pid, name), code)
+    code = 0 if result.killed or result.pid is None else 1
+    return Outcome(lambda r: r.killed(result), code)
 
 
 async def scan(ctx: Context) -> Outcome:

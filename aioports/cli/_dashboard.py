@@ -15,6 +15,7 @@ from .. import AioportsError, Allocation, Occupier, PortManager, PortStatus, Pro
 
 __all__ = ("DashboardRow", "LiveState", "build_rows", "live_state")
 
+#: what people see for a missing app or worktree (JSON says null)
 NO_APP = "(no app)"
 NO_WORKTREE = "(no worktree)"
 
@@ -36,17 +37,17 @@ class LiveState(enum.StrEnum):
 class DashboardRow:
     """One allocation as the dashboard shows it.
 
-    :ivar app: ``metadata["app"]``, or ``(no app)``
-    :ivar worktree: ``metadata["worktree"]``, or ``(no worktree)``
-    :ivar name: the group role, else ``metadata["service"]``, else ``-``
+    :ivar app: ``metadata["app"]``, or None
+    :ivar worktree: ``metadata["worktree"]``, or None
+    :ivar name: the group role, else ``metadata["service"]``, else None
     :ivar allocation: the registry entry
     :ivar state: what holds the port now
     :ivar occupier: the holder, when it could be found
     """
 
-    app: str
-    worktree: str
-    name: str
+    app: str | None
+    worktree: str | None
+    name: str | None
     allocation: Allocation
     state: LiveState
     occupier: Occupier | None = None
@@ -101,15 +102,20 @@ async def build_rows(pm: PortManager, allocations: Sequence[Allocation]) -> list
         metadata = allocation.metadata
         rows.append(
             DashboardRow(
-                app=_text(metadata.get("app")) or NO_APP,
-                worktree=_text(metadata.get("worktree")) or NO_WORKTREE,
-                name=allocation.role or _text(metadata.get("service")) or "-",
+                app=_text(metadata.get("app")),
+                worktree=_text(metadata.get("worktree")),
+                name=allocation.role or _text(metadata.get("service")),
                 allocation=allocation,
                 state=live_state(allocation, probe, occupier),
                 occupier=occupier,
             )
         )
-    return sorted(rows, key=lambda r: (r.app, r.worktree, r.allocation.port))
+    # Entries without an app (or worktree) come first, as their placeholders sort.
+    return sorted(
+        rows,
+        key=lambda r: (r.app is not None, r.app or "", r.worktree is not None, r.worktree or "",
+                       r.allocation.port),
+    )  # fmt: skip
 
 
 async def _holders(pm: PortManager, ports: list[int]) -> dict[int, Occupier]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ("CliError", "ConfigError", "UsageError")
+__all__ = ("CliError", "ConfigError", "StillOccupiedError", "UsageError")
 
 
 class CliError(Exception):
@@ -19,3 +19,18 @@ class UsageError(CliError):
 
 class ConfigError(CliError):
     """Raised when the CLI's settings file (``config.json`` next to the registry) is unusable."""
+
+
+class StillOccupiedError(CliError):
+    """Raised when ``--reserve --kill`` signalled the holder but it did not exit in time.
+
+    The library reports this as :class:`~aioports.PortInUseError`; the CLI knows it asked for
+    the kill, so it says so (and its JSON ``type`` stays ``PortInUseError``).
+    """
+
+    json_type = "PortInUseError"
+
+    def __init__(self, message: str, port: int, occupier: object) -> None:
+        super().__init__(message)
+        self.port = port
+        self.occupier = occupier

@@ -41,10 +41,10 @@ OPTION_COMMANDS: dict[str, frozenset[str]] = {
     "owner_pid": frozenset({"allocate", "allocate_group"}),
     "kill": frozenset({"reserve"}),
     "force": frozenset({"reserve", "kill_port"}),
+    "allow_other_users": frozenset({"reserve", "kill_port"}),
     "yes": frozenset({"cleanup"}),
 }
 
-_FLAGS_WITHOUT_VALUE = frozenset({"--json", "--yes", "-y", "--kill", "--force"})
 _FLAGS_WITH_VALUE = frozenset({"--app", "--worktree", "--service", "--roles", "--owner-pid"})
 
 EXAMPLES = """\
@@ -65,15 +65,16 @@ commands (each also works as a word: 'aioports allocate --app demo'):
   aioports --range                 show the default range
   aioports --set-range 4000-4999   change the default range (saved next to the registry)
   aioports --dashboard             allocations by app and worktree, with their live state
-  aioports --reserve 11434 [--kill [--force]]
+  aioports --reserve 11434 [--kill [--force] [--allow-other-users]]
                                    record this exact port, optionally ending its occupier
   aioports --detect 3000           which process holds port 3000?
-  aioports --kill-port 3000 [--force]
+  aioports --kill-port 3000 [--force] [--allow-other-users]
                                    end the process that holds port 3000
   aioports --scan 3000-3999        the ports of a range that are in use, and by whom
   aioports --version
 
 Add --json to any command for one JSON document on stdout (errors included).
+Ports are whole numbers 1-65535 (ASCII digits; surrounding spaces are ignored).
 Exit codes: 0 success, 1 failure, 2 bad arguments, 130 interrupted.
 Environment: AIOPORTS_REGISTRY (registry file), AIOPORTS_RANGE (default range),
 NO_COLOR (plain output), AIOPORTS_DEBUG=1 (tracebacks for unexpected errors).
@@ -106,12 +107,15 @@ class ParsedArgs(argparse.Namespace):
     owner_pid: str | None
     kill: bool
     force: bool
+    allow_other_users: bool
     yes: bool
     json: bool
 
 
-# ASCII digits only: int() would also take "3_000", " 3000" and other scripts' digits.
-_INTEGER = re.compile(r"[+-]?[0-9]+")
+# ASCII digits only, no sign: int() would also take "+80", "3_000" and other scripts' digits.
+_INTEGER = re.compile(r"[0-9]+")
+
+HELP_HINT = "(see 'aioports --help')"
 
 #: what ``--range`` holds when it is given without a value (show the default range)
 SHOW_RANGE = "\0show"
@@ -121,7 +125,7 @@ class _Parser(argparse.ArgumentParser):
     """An ArgumentParser that raises instead of exiting, so ``main`` stays in charge."""
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
+        raise UsageError(f"{message} {HELP_HINT}")
 
 
 class HelpShown(Exception):
@@ -178,6 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_argument("--owner-pid", metavar="PID", help="release when this process exits")
     options.add_argument("--kill", action="store_true", help="--reserve: end the occupier")
     options.add_argument("--force", action="store_true", help="kill with SIGKILL, not SIGTERM")
+    options.add_argument(
+        "--allow-other-users",
+        action="store_true",
+        help="as root, also end another user's process (--kill-port, --reserve --kill)",
+    )
     options.add_argument("-y", "--yes", action="store_true", help="--cleanup: do not ask")
     options.add_argument("--json", action="store_true", help="one JSON document on stdout")
     return parser
@@ -212,9 +221,14 @@ def parse(argv: Sequence[str]) -> ParsedArgs:
     :raises HelpShown: once ``--help`` has been printed.
     """
     args = build_parser().parse_args(words_to_flags(argv), namespace=ParsedArgs())
+    for option in ("app", "worktree", "service", "owner_pid"):
+        if getattr(args, option) == "":
+            setattr(args, option, None)  # an empty value ("--app $UNSET") is no value
     command = command_of(args)
     if command is None:
-        raise UsageError("no command given")
+        raise UsageError(f"no command given {HELP_HINT}")
+    if args.range == SHOW_RANGE and command != "range":
+        raise UsageError("--range needs a value: --range START-END (such as 4000-4999)")
     for option, allowed in OPTION_COMMANDS.items():
         value = getattr(args, option)
         if value not in (None, False) and command not in allowed:
@@ -230,6 +244,8 @@ def parse(argv: Sequence[str]) -> ParsedArgs:
         )
     if args.force and command == "reserve" and not args.kill:
         raise UsageError("--force with --reserve needs --kill")
+    if args.allow_other_users and command == "reserve" and not args.kill:
+        raise UsageError("--allow-other-users with --reserve needs --kill")
     return args
 
 
@@ -244,9 +260,10 @@ def command_of(args: ParsedArgs) -> str | None:
 def port_arg(text: str) -> int:
     """A port from the command line.
 
-    :raises InvalidPortError: unless ``text`` is a whole number from 1 to 65535.
+    :raises InvalidPortError: unless ``text`` is a whole number from 1 to 65535 in ASCII
+        digits (leading zeros and surrounding whitespace are fine; a sign is not).
     """
-    if _INTEGER.fullmatch(text) is None:
+    if _INTEGER.fullmatch(text.strip()) is None:
         raise InvalidPortError(text)
     value = int(text)
     if not 1 <= value <= 65535:
@@ -267,7 +284,7 @@ def count_arg(text: str, what: str) -> int:
 
     :raises UsageError: otherwise.
     """
-    if _INTEGER.fullmatch(text) is None:
+    if _INTEGER.fullmatch(text.strip()) is None:
         raise UsageError(f"{what} must be a positive whole number, got {text!r}")
     value = int(text)
     if value < 1:

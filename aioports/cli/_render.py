@@ -15,25 +15,29 @@ from .. import (
     Allocation,
     AllocationGroup,
     CleanupResult,
+    KillResult,
     Occupier,
     PortInUseError,
     PortRange,
     ProbeResult,
     RepairResult,
 )
-from ._dashboard import DashboardRow, LiveState
-from ._errors import UsageError
+from .._occupier import ORPHAN_STATES
+from ._dashboard import NO_APP, NO_WORKTREE, DashboardRow, LiveState
 
 __all__ = (
     "HumanRenderer",
     "Renderer",
     "ScanReport",
     "group_released_sentence",
+    "is_orphan",
+    "printable",
     "probed_sentence",
     "range_sentence",
     "released_sentence",
     "repaired_sentence",
     "scanned_sentence",
+    "who",
 )
 
 PREFIX = "aioports: "
@@ -72,7 +76,7 @@ class Renderer(Protocol):
     ) -> None: ...
     def dashboard(self, rows: Sequence[DashboardRow]) -> None: ...
     def detected(self, port: int, occupier: Occupier | None) -> None: ...
-    def killed(self, port: int, killed: bool, pid: int | None, name: str | None) -> None: ...
+    def killed(self, result: KillResult) -> None: ...
     def reserved(
         self, port: int, was_occupied: bool, killed: bool, occupier: Occupier | None
     ) -> None: ...
@@ -126,7 +130,36 @@ def range_sentence(range: PortRange, source: str, config: Path, *, changed: bool
 
 
 def _who(pid: int | None, name: str | None) -> str:
-    return f"{name or 'unknown'} (PID: {'unknown' if pid is None else pid})"
+    return f"{printable(name or 'unknown')} (PID: {'unknown' if pid is None else pid})"
+
+
+def who(occupier: Occupier) -> str:
+    """``node (PID: 12498)``; a process this user cannot see is named by its uid if known."""
+    if occupier.pid is None and occupier.process_name is None:
+        uid = "" if occupier.uid is None else f" of uid {occupier.uid}"
+        return f"unknown process{uid} (PID: unknown)"
+    return _who(occupier.pid, occupier.process_name)
+
+
+def is_orphan(occupier: Occupier | None) -> bool:
+    """A socket no process holds (a closed connection in TIME_WAIT ...): nothing to name or
+    kill, and a server that sets SO_REUSEADDR can bind the port."""
+    return occupier is not None and occupier.pid is None and occupier.status in ORPHAN_STATES
+
+
+def orphan_sentence(occupier: Occupier) -> str:
+    return (
+        f"Port {occupier.port} is not held by any process: only a closed connection lingers "
+        f"in {occupier.status}, and a server that sets SO_REUSEADDR can bind the port."
+    )
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped (``\\x1b``, ``\\n``): a value from the
+    registry must not move the cursor, colour the terminal or forge extra lines."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def scanned_sentence(report: ScanReport) -> str:
@@ -156,11 +189,15 @@ class HumanRenderer:
     def _say(self, *lines: str) -> None:
         self._out.write(PREFIX + "\n".join(lines) + "\n")
 
+    def _fail(self, message: str) -> None:
+        """One line on stderr, escaped: a failure never goes to stdout."""
+        self._err.write(f"{PREFIX}error: {printable(message)}\n")
+
     def allocated(self, port: int, metadata: Mapping[str, Any], owner_pid: int | None) -> None:
         self._say(f"Allocated port {port}.")
 
     def group_allocated(self, group: AllocationGroup) -> None:
-        lines = [f"  {role}: {port}" for role, port in group.ports.items()]
+        lines = [f"  {printable(role)}: {port}" for role, port in group.ports.items()]
         self._say(f"Allocated port group {group.group_id}.", *lines)
 
     def released(self, port: int, released: bool) -> None:
@@ -191,6 +228,7 @@ class HumanRenderer:
         self._table(rows)
 
     def _table(self, rows: Sequence[Sequence[str]]) -> None:
+        rows = [[printable(cell) for cell in row] for row in rows]
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         for row in rows:
             cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
@@ -217,18 +255,19 @@ class HumanRenderer:
             return
         title = "aioports - Port Allocations"
         out = [title, "=" * len(title)]
-        width = max(len(row.name) for row in rows)
-        app = worktree = None
-        for row in rows:
+        names = [printable(row.name or "-") for row in rows]
+        width = max(map(len, names))
+        app: object = object()
+        worktree: object = object()
+        for row, name in zip(rows, names, strict=True):
             if row.app != app:
-                app, worktree = row.app, None
-                out += ["", f"{self._icon(PACKAGE)}App: {app}"]
+                app, worktree = row.app, object()
+                out += ["", f"{self._icon(PACKAGE)}App: {printable(row.app or NO_APP)}"]
             if row.worktree != worktree:
                 worktree = row.worktree
-                out.append(f"  {self._icon(HERB)}Worktree: {worktree}")
-            out.append(
-                f"     {row.name.ljust(width)}  {row.allocation.port:<5}  {self._state(row)}"
-            )
+                shown = printable(row.worktree or NO_WORKTREE)
+                out.append(f"  {self._icon(HERB)}Worktree: {shown}")
+            out.append(f"     {name.ljust(width)}  {row.allocation.port:<5}  {self._state(row)}")
         self._out.write("\n".join(out) + "\n")
 
     def _icon(self, emoji: str) -> str:
@@ -242,32 +281,40 @@ class HumanRenderer:
         occupier = row.occupier
         if occupier is not None and row.state in (LiveState.ACTIVE, LiveState.FOREIGN):
             pid = "unknown" if occupier.pid is None else occupier.pid
-            label += f" {occupier.process_name or 'unknown'} (PID {pid})"
+            label += f" {printable(occupier.process_name or 'unknown')} (PID {pid})"
         return label
 
     def detected(self, port: int, occupier: Occupier | None) -> None:
         if occupier is None:
             self._say(f"Port {port} is free.")
-            return
-        self._say(
-            f"Port {port} is currently occupied.",
-            f"Process: {_who(occupier.pid, occupier.process_name)}",
-            "No action was taken.",
-        )
-
-    def killed(self, port: int, killed: bool, pid: int | None, name: str | None) -> None:
-        if pid is None and not killed:
-            self._say(f"Port {port} is free; nothing to kill.")
-        elif killed:
-            self._say(
-                f"Port {port} was occupied by PID {pid}.",
-                "aioports has safely terminated the process.",
-                "PortShot was prevented.",
-            )
+        elif is_orphan(occupier):
+            self._say(orphan_sentence(occupier))
         else:
             self._say(
-                f"Port {port} is occupied by {_who(pid, name)}, which did not exit in time.",
-                "Use --force to kill it outright.",
+                f"Port {port} is currently occupied.",
+                f"Process: {who(occupier)}",
+                "No action was taken.",
+            )
+
+    def killed(self, result: KillResult) -> None:
+        port, pids = result.port, result.pids or (() if result.pid is None else (result.pid,))
+        if result.pid is None and not result.killed:
+            self._say(f"Port {port} is free; nothing to kill.")
+        elif result.killed:
+            if len(pids) > 1:
+                head = f"Port {port} was occupied by PIDs {', '.join(map(str, pids))}."
+                done = "aioports has safely terminated the processes."
+            else:
+                head = f"Port {port} was occupied by PID {result.pid}."
+                done = "aioports has safely terminated the process."
+            self._say(head, done, "PortShot was prevented.")
+        else:
+            holder = _who(result.pid, result.process_name)
+            if len(pids) > 1:
+                holder = f"PIDs {', '.join(map(str, pids))}"
+            self._fail(
+                f"Port {port} is occupied by {holder}, which did not exit in time; "
+                "use --force to kill it outright"
             )
 
     def reserved(
@@ -286,8 +333,8 @@ class HumanRenderer:
         if report.in_use:
             rows = [("PORT", "STATUS", "PROCESS")]
             for probe, occupier in report.in_use:
-                who = "-" if occupier is None else _who(occupier.pid, occupier.process_name)
-                rows.append((str(probe.port), probe.status.value, who))
+                holder = "-" if occupier is None else who(occupier)
+                rows.append((str(probe.port), probe.status.value, holder))
             self._table(rows)
 
     def version(self, version: str) -> None:
@@ -298,12 +345,10 @@ class HumanRenderer:
             occupier = exc.occupier
             lines = [f"Port {exc.port} is currently occupied."]
             if occupier is not None:
-                lines.append(f"Process: {_who(occupier.pid, occupier.process_name)}")
+                lines.append(f"Process: {who(occupier)}")
             lines += ["No action was taken.", "Add --kill to end it and reserve the port."]
             self._err.write(PREFIX + "\n".join(lines) + "\n")
             return
-        if isinstance(exc, UsageError):
-            self._err.write("usage: aioports COMMAND [OPTIONS]  (see 'aioports --help')\n")
-        self._err.write(f"{PREFIX}error: {exc}\n")
+        self._fail(str(exc))
         if os.environ.get("AIOPORTS_DEBUG") == "1":
             traceback.print_exception(exc.__cause__ or exc, file=self._err)

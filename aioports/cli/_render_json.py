@@ -5,6 +5,7 @@ The shapes are documented in the README and pinned by the JSON Schema files in `
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -15,6 +16,7 @@ from .. import (
     Allocation,
     AllocationGroup,
     CleanupResult,
+    KillResult,
     Occupier,
     PortRange,
     ProbeResult,
@@ -24,6 +26,8 @@ from ._dashboard import DashboardRow
 from ._render import (
     ScanReport,
     group_released_sentence,
+    is_orphan,
+    orphan_sentence,
     probed_sentence,
     range_sentence,
     released_sentence,
@@ -36,7 +40,8 @@ __all__ = ("JsonRenderer", "error_fields")
 
 def error_fields(exc: BaseException) -> dict[str, Any]:
     """The error as JSON: its type, message and the context attributes it carries."""
-    fields: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc)}
+    kind = getattr(exc, "json_type", None) or type(exc).__name__
+    fields: dict[str, Any] = {"type": kind, "message": str(exc)}
     for name in ("port", "value", "reason", "path", "pid", "range", "occupier", "allocation"):
         try:
             value = getattr(exc, name)
@@ -61,14 +66,39 @@ def _process(occupier: Occupier | None) -> dict[str, Any] | None:
     return None if occupier is None else {"pid": occupier.pid, "name": occupier.process_name}
 
 
+def _processes(result: KillResult) -> list[dict[str, Any]]:
+    """Every process signalled (a pre-fork server has several), named when known."""
+    names = {o.pid: o.process_name for o in result.occupiers if o.pid is not None}
+    if result.pid is not None:
+        names.setdefault(result.pid, result.process_name)
+    pids = result.pids or (() if result.pid is None else (result.pid,))
+    return [{"pid": pid, "name": names.get(pid)} for pid in pids]
+
+
 class JsonRenderer:
-    """Exactly one JSON document on ``out`` per run, errors included."""
+    """Exactly one JSON document on ``out`` per run, errors included.
+
+    The document goes to ``out.buffer`` as UTF-8 bytes when the stream has one, so what
+    agents read never depends on the locale's encoding.
+    """
 
     def __init__(self, out: TextIO) -> None:
         self._out = out
 
     def _emit(self, document: object) -> None:
-        self._out.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+        try:
+            data = orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+        except orjson.JSONEncodeError:
+            # A lone surrogate: an argument that was not valid in the locale's encoding.
+            # The stdlib escapes it (``\\udcff``) where orjson refuses.
+            data = json.dumps(document, indent=2).encode() + b"\n"
+        buffer = getattr(self._out, "buffer", None)
+        if buffer is None:
+            self._out.write(data.decode())
+            return
+        self._out.flush()  # anything written as text before goes first
+        buffer.write(data)
+        buffer.flush()
 
     def allocated(self, port: int, metadata: Mapping[str, Any], owner_pid: int | None) -> None:
         self._emit(
@@ -148,32 +178,39 @@ class JsonRenderer:
         self._emit([row.to_dict() for row in rows])
 
     def detected(self, port: int, occupier: Occupier | None) -> None:
+        if occupier is None:
+            status, message = "free", "Port is free."
+        elif is_orphan(occupier):
+            # Only a leftover socket (TIME_WAIT ...): no process holds the port.
+            status, message = "free", orphan_sentence(occupier)
+        else:
+            status, message = "occupied", "Port is occupied. No action taken."
         self._emit(
             {
-                "status": "free" if occupier is None else "occupied",
+                "status": status,
                 "port": port,
-                "process": _process(occupier),
+                "process": None if is_orphan(occupier) else _process(occupier),
                 "occupier": None if occupier is None else occupier.to_dict(),
-                "message": "Port is free."
-                if occupier is None
-                else "Port is occupied. No action taken.",
+                "message": message,
             }
         )
 
-    def killed(self, port: int, killed: bool, pid: int | None, name: str | None) -> None:
+    def killed(self, result: KillResult) -> None:
+        pid, name, killed = result.pid, result.process_name, result.killed
         if pid is None and not killed:
             status, message = "free", "Port is free. Nothing to kill."
         elif killed:
             status, message = "killed", "Process terminated. Port is free."
         else:
-            status, message = "not_killed", "Process did not exit in time."
+            status, message = "not_killed", "Process did not exit in time. Use --force."
         process = None if pid is None and name is None else {"pid": pid, "name": name}
         self._emit(
             {
                 "status": status,
-                "port": port,
+                "port": result.port,
                 "killed": killed,
                 "process": process,
+                "processes": _processes(result),
                 "message": message,
             }
         )

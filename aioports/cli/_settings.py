@@ -8,6 +8,7 @@ wins over the file, the way an environment variable overrides a settings file.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,13 +48,17 @@ def config_path(registry_path: Path) -> Path:
 def effective_range(registry_path: Path, environ: dict[str, str]) -> RangeSetting:
     """``$AIOPORTS_RANGE``, else the saved range, else 3000-3999.
 
-    :raises InvalidRangeError: when ``$AIOPORTS_RANGE`` is malformed.
-    :raises ConfigError: when the settings file exists but cannot be used.
+    :raises ConfigError: when ``$AIOPORTS_RANGE`` is malformed, or the settings file exists
+        but cannot be used; the message names which.
     """
     path = config_path(registry_path)
     text = environ.get(RANGE_ENV)
     if text:
-        return RangeSetting(PortRange.parse(text), "environment", path)
+        try:
+            span = PortRange.parse(text)
+        except InvalidRangeError as exc:
+            raise ConfigError(f"${RANGE_ENV}: {exc}; fix or unset it") from exc
+        return RangeSetting(span, "environment", path)
     saved = _load_range(path)
     if saved is not None:
         return RangeSetting(saved, "config", path)
@@ -92,6 +97,9 @@ def _load_range(path: Path) -> PortRange | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
+        folder = _folder_problem(path.parent, exc)
+        if folder is not None:
+            raise ConfigError(folder) from exc
         raise ConfigError(f"cannot read the settings file {path}: {exc.strerror}") from exc
     fix = "fix or delete it, or run 'aioports --set-range START-END'"
     try:
@@ -109,3 +117,13 @@ def _load_range(path: Path) -> PortRange | None:
         return PortRange.coerce(raw)
     except InvalidRangeError as exc:
         raise ConfigError(f"the settings file {path} holds a bad range: {exc}; {fix}") from exc
+
+
+def _folder_problem(folder: Path, exc: OSError) -> str | None:
+    """What is wrong with the registry's folder, when that (and not the settings file in it)
+    is why the file could not be read; None when the folder is fine."""
+    if exc.errno == errno.ENOTDIR:
+        return f"the registry folder {folder} is not a directory (a file is in its way)"
+    if exc.errno in (errno.EACCES, errno.EPERM) and not os.access(folder, os.R_OK | os.X_OK):
+        return f"cannot use the registry folder {folder}: {exc.strerror}"
+    return None
