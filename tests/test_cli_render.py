@@ -85,19 +85,35 @@ def test_detect_sentences_and_document() -> None:
 
 
 @pytest.mark.parametrize(
-    ("killed", "pid", "name", "status", "out_text", "err_text"),
+    ("killed", "pid", "name", "sent", "free", "status", "out_text", "err_text"),
     [
-        (True, 12498, "node", "killed", "aioports: Port 3000 was occupied by PID 12498.\n"
+        (True, 12498, "node", "SIGTERM", True, "killed",
+         "aioports: Port 3000 was occupied by PID 12498.\n"
          "aioports has safely terminated the process.\nPortShot was prevented.\n", ""),
-        (False, None, None, "free", "aioports: Port 3000 is free; nothing to kill.\n", ""),
-        (False, 12498, "node", "not_killed", "", "aioports: error: Port 3000 is occupied by "
-         "node (PID: 12498), which did not exit in time; use --force to kill it outright\n"),
+        (False, None, None, None, True, "free",
+         "aioports: Port 3000 is free; nothing to kill.\n", ""),
+        (False, None, None, None, False, "free",
+         "aioports: Port 3000 is not held by any process; nothing to kill.\n", ""),
+        (False, 12498, "node", None, True, "exited",
+         "aioports: Port 3000 was held by node (PID: 12498), which exited first; "
+         "nothing to kill.\n", ""),
+        (False, 12498, "node", "SIGTERM", False, "not_killed", "",
+         "aioports: error: Port 3000 is occupied by node (PID: 12498), which did not exit in "
+         "time; use --force to kill it outright\n"),
     ],
 )  # fmt: skip
 def test_kill_sentences_and_documents(
-    killed: bool, pid: int | None, name: str | None, status: str, out_text: str, err_text: str
+    killed: bool,
+    pid: int | None,
+    name: str | None,
+    sent: str | None,
+    free: bool,
+    status: str,
+    out_text: str,
+    err_text: str,
 ) -> None:
-    result = KillResult(killed, 3000, pid, name, pids=() if pid is None else (pid,))
+    signalled = () if pid is None or sent is None else (pid,)
+    result = KillResult(killed, 3000, pid, name, pids=signalled, signal=sent, port_free=free)
     renderer, out, err = human()
     renderer.killed(result)
     assert (out.getvalue(), err.getvalue()) == (out_text, err_text)
@@ -105,7 +121,6 @@ def test_kill_sentences_and_documents(
     validate("kill", document)
     assert (document["status"], document["killed"], document["port"]) == (status, killed, 3000)
     assert document["process"] == (None if pid is None else {"pid": pid, "name": name})
-    assert document["processes"] == ([] if pid is None else [{"pid": pid, "name": name}])
 
 
 def test_reserve_sentences_and_documents() -> None:

@@ -220,8 +220,9 @@ async def kill_port(ctx: Context) -> Outcome:
     result = await ctx.pm.kill_occupier(
         port, force=ctx.args.force, allow_other_users=ctx.args.allow_other_users
     )
-    # A holder that survived the signal is a failure; "nothing held it" is not.
-    code = 0 if result.killed or result.pid is None else 1
+    # A holder that survived the signal is a failure; "nothing held it", or "it exited
+    # before it could be signalled", is not.
+    code = 0 if result.killed or result.signal is None else 1
     return Outcome(lambda r: r.killed(result), code)
 
 

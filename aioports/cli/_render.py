@@ -299,7 +299,13 @@ class HumanRenderer:
     def killed(self, result: KillResult) -> None:
         port, pids = result.port, result.pids or (() if result.pid is None else (result.pid,))
         if result.pid is None and not result.killed:
-            self._say(f"Port {port} is free; nothing to kill.")
+            if result.port_free:
+                self._say(f"Port {port} is free; nothing to kill.")
+            else:
+                self._say(f"Port {port} is not held by any process; nothing to kill.")
+        elif result.signal is None and not result.killed:
+            holder = _who(result.pid, result.process_name)
+            self._say(f"Port {port} was held by {holder}, which exited first; nothing to kill.")
         elif result.killed:
             if len(pids) > 1:
                 head = f"Port {port} was occupied by PIDs {', '.join(map(str, pids))}."

@@ -198,7 +198,9 @@ class JsonRenderer:
     def killed(self, result: KillResult) -> None:
         pid, name, killed = result.pid, result.process_name, result.killed
         if pid is None and not killed:
-            status, message = "free", "Port is free. Nothing to kill."
+            status, message = "free", "No process holds the port. Nothing to kill."
+        elif result.signal is None and not killed:
+            status, message = "exited", "The process exited before it was signalled."
         elif killed:
             status, message = "killed", "Process terminated. Port is free."
         else:
