@@ -265,6 +265,8 @@ class Occupier:
     :ivar create_time: the holder's start time (seconds since the epoch), when known
     :ivar addresses: the local addresses the port is bound on (``127.0.0.1``, ``::``, ...)
     :ivar status: the socket state (``LISTEN``, ``ESTABLISHED``, ``TIME_WAIT``, ``NONE`` ...)
+    :ivar parent_pids: the holder's ancestors, nearest first, as far as they can be seen (so
+        a server started by a shell or a runner can be told apart from a stranger)
     """
 
     pid: int | None
@@ -276,6 +278,7 @@ class Occupier:
     create_time: float | None = None
     addresses: tuple[str, ...] = ()
     status: str = "LISTEN"
+    parent_pids: tuple[int, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -288,6 +291,7 @@ class Occupier:
             "create_time": self.create_time,
             "addresses": list(self.addresses),
             "status": self.status,
+            "parent_pids": list(self.parent_pids),
         }
 
 

@@ -144,6 +144,9 @@ def _process_occupier(port: int, pid: int, held: list[SocketEntry]) -> Occupier 
             username = proc.username()
         with contextlib.suppress(psutil.AccessDenied, psutil.NoSuchProcess, AttributeError):
             uid = proc.uids().real  # POSIX only
+    parent_pids: tuple[int, ...] = ()
+    with contextlib.suppress(psutil.AccessDenied, psutil.NoSuchProcess):
+        parent_pids = tuple(parent.pid for parent in proc.parents())
     return Occupier(
         pid=pid,
         process_name=name,
@@ -154,6 +157,7 @@ def _process_occupier(port: int, pid: int, held: list[SocketEntry]) -> Occupier 
         create_time=create_time,
         addresses=_addresses(held),
         status=_summary_status(held),
+        parent_pids=parent_pids,
     )
 
 

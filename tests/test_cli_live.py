@@ -105,15 +105,25 @@ def _allocation(owner_pid: int | None) -> Allocation:
         (None, 77, PortStatus.IN_USE, LiveState.ACTIVE),
         (77, 77, PortStatus.IN_USE, LiveState.ACTIVE),
         (77, 78, PortStatus.IN_USE, LiveState.FOREIGN),
+        (77, (78, 77), PortStatus.IN_USE, LiveState.ACTIVE),
+        (77, (78, 99, 1), PortStatus.IN_USE, LiveState.FOREIGN),
         (77, None, PortStatus.IN_USE, LiveState.ACTIVE),
         (None, None, PortStatus.DENIED, LiveState.DENIED),
     ],
 )
 def test_live_state_rules(
-    owner: int | None, holder: int | None, status: PortStatus, expected: LiveState
+    owner: int | None,
+    holder: int | tuple[int, ...] | None,
+    status: PortStatus,
+    expected: LiveState,
 ) -> None:
     probe = ProbeResult(port=4000, in_use=status is not PortStatus.FREE, status=status)
-    occupier = None if holder is None else Occupier(pid=holder, process_name="node", port=4000)
+    pid, *parents = (holder,) if isinstance(holder, int | None) else holder
+    occupier = (
+        None
+        if pid is None
+        else Occupier(pid=pid, process_name="node", port=4000, parent_pids=tuple(parents))
+    )
     assert live_state(_allocation(owner), probe, occupier) is expected
 
 

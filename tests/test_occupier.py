@@ -63,6 +63,15 @@ async def test_detects_the_listener_with_its_identity(manager: PortManager, host
     assert occupier.status == "LISTEN"
 
 
+async def test_the_holder_names_its_ancestors(manager: PortManager) -> None:
+    with spawn(POLITE) as child:
+        occupier = await manager.detect_occupier(child.port)
+    assert occupier is not None
+    assert occupier.pid == child.pid
+    assert occupier.parent_pids[0] == os.getpid()
+    assert occupier.to_dict()["parent_pids"] == list(occupier.parent_pids)
+
+
 async def test_nothing_holds_a_free_port(manager: PortManager) -> None:
     port = free_port()
     assert await manager.detect_occupier(port) is None

@@ -71,7 +71,8 @@ def live_state(allocation: Allocation, probe: ProbeResult, occupier: Occupier | 
     """Decide an entry's state from a bind probe and, when known, the port's holder.
 
     A holder is FOREIGN only when the allocation names its owner (``owner_pid``) and the
-    holder is provably another process; otherwise we cannot tell, and say ACTIVE.
+    holder is provably another process, outside the owner's process tree (a server that the
+    owning shell or runner started is the owner's); otherwise we cannot tell, and say ACTIVE.
     """
     if probe.status is PortStatus.DENIED:
         return LiveState.DENIED
@@ -81,7 +82,7 @@ def live_state(allocation: Allocation, probe: ProbeResult, occupier: Occupier | 
         occupier is not None
         and occupier.pid is not None
         and allocation.owner_pid is not None
-        and occupier.pid != allocation.owner_pid
+        and allocation.owner_pid not in (occupier.pid, *occupier.parent_pids)
     ):
         return LiveState.FOREIGN
     return LiveState.ACTIVE
