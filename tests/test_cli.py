@@ -75,6 +75,9 @@ def test_allocate_from_an_explicit_range_tied_to_an_owner(cli: Cli, block: int) 
         assert [a["owner_pid"] for a in cli.json("list", "--list")] == [pid]
     # The owner has exited: the next registry operation drops its allocation.
     assert cli.json("list", "--list") == []
+    # Options may come before the command word, --range's value included.
+    later = cli.json("allocated", "--range", span, "allocate")
+    assert later["port"] == block + 5
 
 
 def test_allocate_group_and_release_group(cli: Cli, block: int) -> None:

@@ -205,6 +205,10 @@ def words_to_flags(argv: Sequence[str]) -> list[str]:
         if token in _FLAGS_WITH_VALUE:
             index += 2
             continue
+        nxt = out[index + 1] if index + 1 < len(out) else None
+        if token == "--range" and nxt is not None and nxt not in words and nxt[:1] != "-":
+            index += 2  # its value is optional: "--range 4000-4999 allocate" has one
+            continue
         if token.startswith("-"):
             index += 1
             continue
