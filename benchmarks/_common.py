@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import platform
+import socket
 import statistics
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import aioports
 
@@ -47,3 +49,32 @@ def print_table(title: str, rows: list[tuple[Sample, Sample | None]]) -> None:
     print(f"{'operation':<46} {'p50 us':>10} {'p95 us':>10} {'min us':>10} {'vs base':>8}")
     for sample, baseline in rows:
         print(sample.row(baseline))
+
+
+def free_start(size: int) -> int:
+    """The first of ``size`` consecutive ports, from where the OS hands one out (ports always
+    come from the OS, never a fixed number)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            start: int = sock.getsockname()[1]
+        if start + size <= 65535:
+            return start
+
+
+def write_fsynced(path: Path, data: bytes, tag: str) -> None:
+    """Replace ``path`` with ``data`` the crash-safe way: temp file, fsync, rename, fsync of
+    the folder."""
+    temp = path.with_name(f".{path.name}.{tag}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,22 +22,12 @@ import time
 from pathlib import Path
 
 import anyio
-from _common import Sample, environment, print_table
+from _common import Sample, environment, free_start, print_table
 
 from aioports import PortManager
 from aioports.cli._dashboard import build_rows
 
 ENTRIES = 200
-
-
-def free_start(size: int) -> int:
-    """The first of ``size`` consecutive ports from where the OS hands one out."""
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            start: int = sock.getsockname()[1]
-        if start + size <= 65535:
-            return start
 
 
 def time_command(name: str, argv: list[str], env: dict[str, str], rounds: int) -> Sample:

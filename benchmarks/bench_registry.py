@@ -20,22 +20,12 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 import orjson
-from _common import Sample, environment, print_table
+from _common import Sample, environment, free_start, print_table, write_fsynced
 
 from aioports import Allocation, PortManager
 from aioports._registry import Leases, Registry, decode
 
 ENTRIES = 1_000
-
-
-def free_run(size: int) -> int:
-    """The first of ``size`` consecutive ports that bind now (ports come from the OS)."""
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            start: int = sock.getsockname()[1]
-        if start + size <= 65535:
-            return start
 
 
 def seed_registry(path: Path, avoid: range) -> None:
@@ -63,19 +53,7 @@ def raw_locked_rmw(path: Path, port: int) -> None:
             del leases[str(port)]
         else:
             leases[str(port)] = {"port": port, "allocated_at": datetime.now(UTC).isoformat()}
-        temp = path.with_name(f".{path.name}.raw.tmp")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, orjson.dumps(document, option=orjson.OPT_INDENT_2))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_fsynced(path, orjson.dumps(document, option=orjson.OPT_INDENT_2), "raw")
     finally:
         fcntl.flock(lock_fd, fcntl.LOCK_UN)
         os.close(lock_fd)
@@ -89,19 +67,7 @@ def thread_job_rmw(path: Path, port: int) -> None:
         leases = decode(path.read_bytes(), path)
         if leases.pop(port) is None:
             leases.add(Allocation(port=port, allocated_at=datetime.now(UTC)))
-        temp = path.with_name(f".{path.name}.job.tmp")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, leases.encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_fsynced(path, leases.encode(), "job")
     finally:
         fcntl.flock(lock_fd, fcntl.LOCK_UN)
         os.close(lock_fd)
@@ -123,7 +89,7 @@ async def main(rounds: int) -> None:
     print(f"registry with {ENTRIES} entries, {rounds} rounds each after a warm-up")
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "registry.json"
-        start = free_run(8)
+        start = free_start(8)
         span = (start, start + 7)
         seed_registry(path, range(start, start + 8))
         manager = PortManager(path)

@@ -4,12 +4,12 @@ import fcntl
 import os
 import subprocess
 import sys
-import textwrap
+import time
 from pathlib import Path
 
 import orjson
 import pytest
-from helpers import free_block
+from helpers import free_block, registry_locked_elsewhere
 
 from aioports import (
     PortManager,
@@ -161,58 +161,25 @@ async def test_stray_temp_files_are_removed(manager: PortManager, registry_path:
     assert neighbour.read_bytes() == b"in flight"
 
 
-HOLD_LOCK = textwrap.dedent(
-    """
-    import fcntl, os, sys, time
-    fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    print("locked", flush=True)
-    time.sleep(float(sys.argv[2]))
-    """
-)
-
-
 async def test_lock_timeout_when_another_process_holds_it(registry_path: Path) -> None:
-    registry_path.parent.mkdir(parents=True)
-    lock_path = registry_path.with_name("registry.json.lock")
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(lock_path), "600"], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout is not None
-        assert holder.stdout.readline().strip() == "locked"
+    with registry_locked_elsewhere(registry_path):
         manager = PortManager(registry_path, lock_timeout=0.3, poll_interval=0.02)
         with pytest.raises(RegistryLockTimeoutError) as info:
             await manager.list_allocations()
         assert info.value.timeout == 0.3
         assert info.value.path == registry_path
-    finally:
-        holder.kill()
-        holder.wait()
-        assert holder.stdout is not None
-        holder.stdout.close()
     # The holder is gone, so is its lock.
     assert await PortManager(registry_path, lock_timeout=5).list_allocations() == []
 
 
 async def test_waiter_gets_the_lock_when_it_is_released(registry_path: Path) -> None:
-    registry_path.parent.mkdir(parents=True)
-    lock_path = registry_path.with_name("registry.json.lock")
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(lock_path), "0.3"], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout is not None
-        assert holder.stdout.readline().strip() == "locked"
-        start = free_block(1)
+    start = free_block(1)
+    began = time.monotonic()
+    with registry_locked_elsewhere(registry_path, seconds=0.3):
         port = await PortManager(registry_path, lock_timeout=10).allocate((start, start))
-        assert port == start
-        assert holder.poll() is not None, "allocated while another process held the lock"
-    finally:
-        holder.kill()
-        holder.wait()
-        assert holder.stdout is not None
-        holder.stdout.close()
+        # The holder slept its 0.3 s and exited before the allocation could go through.
+        assert time.monotonic() - began >= 0.3
+    assert port == start
 
 
 async def test_lock_file_is_never_a_followed_symlink(
