@@ -1,43 +1,89 @@
-"""aioports: hand out, track, probe and free TCP ports on one host, safely across processes."""
+"""aioports: hand out, track, probe and free TCP ports on one host, safely across processes.
+
+The names below are imported on first use (PEP 562), so ``import aioports`` and the command
+line pay only for what they touch: the CLI's quick commands never load asyncio, anyio,
+aiofiles or psutil.
+"""
 
 from __future__ import annotations
 
-from ._errors import AioportsError as AioportsError
-from ._errors import InvalidMetadataError as InvalidMetadataError
-from ._errors import InvalidPortError as InvalidPortError
-from ._errors import InvalidRangeError as InvalidRangeError
-from ._errors import NoFreePortError as NoFreePortError
-from ._errors import PermissionDeniedError as PermissionDeniedError
-from ._errors import PortAlreadyAllocatedError as PortAlreadyAllocatedError
-from ._errors import PortInUseError as PortInUseError
-from ._errors import PortUnavailableError as PortUnavailableError
-from ._errors import ProcessGoneError as ProcessGoneError
-from ._errors import RegistryCorruptError as RegistryCorruptError
-from ._errors import RegistryError as RegistryError
-from ._errors import RegistryLockTimeoutError as RegistryLockTimeoutError
-from ._lease import Lease as Lease
-from ._manager import PortManager as PortManager
-from ._models import Allocation as Allocation
-from ._models import AllocationGroup as AllocationGroup
-from ._models import CleanupResult as CleanupResult
-from ._models import KillResult as KillResult
-from ._models import Occupier as Occupier
-from ._models import PortRange as PortRange
-from ._models import PortStatus as PortStatus
-from ._models import ProbeResult as ProbeResult
-from ._models import RepairResult as RepairResult
-from ._models import Reservation as Reservation
-from ._models import ScanResult as ScanResult
-from ._sync import allocate_sync as allocate_sync
-from ._sync import lease_sync as lease_sync
-from ._sync import release_sync as release_sync
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__ as __version__
+
+if TYPE_CHECKING:
+    from ._errors import AioportsError as AioportsError
+    from ._errors import ConfigError as ConfigError
+    from ._errors import InvalidMetadataError as InvalidMetadataError
+    from ._errors import InvalidPortError as InvalidPortError
+    from ._errors import InvalidRangeError as InvalidRangeError
+    from ._errors import NoFreePortError as NoFreePortError
+    from ._errors import PermissionDeniedError as PermissionDeniedError
+    from ._errors import PortAlreadyAllocatedError as PortAlreadyAllocatedError
+    from ._errors import PortInUseError as PortInUseError
+    from ._errors import PortUnavailableError as PortUnavailableError
+    from ._errors import ProcessGoneError as ProcessGoneError
+    from ._errors import RegistryCorruptError as RegistryCorruptError
+    from ._errors import RegistryError as RegistryError
+    from ._errors import RegistryLockTimeoutError as RegistryLockTimeoutError
+    from ._lease import Lease as Lease
+    from ._manager import PortManager as PortManager
+    from ._models import Allocation as Allocation
+    from ._models import AllocationGroup as AllocationGroup
+    from ._models import CleanupResult as CleanupResult
+    from ._models import KillResult as KillResult
+    from ._models import Occupier as Occupier
+    from ._models import PortRange as PortRange
+    from ._models import PortStatus as PortStatus
+    from ._models import ProbeResult as ProbeResult
+    from ._models import RepairResult as RepairResult
+    from ._models import Reservation as Reservation
+    from ._models import ScanResult as ScanResult
+    from ._sync import allocate_sync as allocate_sync
+    from ._sync import lease_sync as lease_sync
+    from ._sync import release_sync as release_sync
+
+#: public name -> the private module that defines it
+_SOURCES: dict[str, str] = {
+    "AioportsError": "_errors",
+    "ConfigError": "_errors",
+    "InvalidMetadataError": "_errors",
+    "InvalidPortError": "_errors",
+    "InvalidRangeError": "_errors",
+    "NoFreePortError": "_errors",
+    "PermissionDeniedError": "_errors",
+    "PortAlreadyAllocatedError": "_errors",
+    "PortInUseError": "_errors",
+    "PortUnavailableError": "_errors",
+    "ProcessGoneError": "_errors",
+    "RegistryCorruptError": "_errors",
+    "RegistryError": "_errors",
+    "RegistryLockTimeoutError": "_errors",
+    "Lease": "_lease",
+    "PortManager": "_manager",
+    "Allocation": "_models",
+    "AllocationGroup": "_models",
+    "CleanupResult": "_models",
+    "KillResult": "_models",
+    "Occupier": "_models",
+    "PortRange": "_models",
+    "PortStatus": "_models",
+    "ProbeResult": "_models",
+    "RepairResult": "_models",
+    "Reservation": "_models",
+    "ScanResult": "_models",
+    "allocate_sync": "_sync",
+    "lease_sync": "_sync",
+    "release_sync": "_sync",
+}
 
 __all__ = (
     "AioportsError",
     "Allocation",
     "AllocationGroup",
     "CleanupResult",
+    "ConfigError",
     "InvalidMetadataError",
     "InvalidPortError",
     "InvalidRangeError",
@@ -66,9 +112,18 @@ __all__ = (
     "release_sync",
 )
 
-# Show public objects as aioports.Name, not aioports._module.Name.
-for _name in __all__:
-    _obj = globals()[_name]
-    if hasattr(_obj, "__module__") and not isinstance(_obj, str):
-        _obj.__module__ = __name__
-del _name, _obj
+
+def __getattr__(name: str) -> Any:
+    module = _SOURCES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    # Show public objects as aioports.Name, not aioports._module.Name.
+    if not isinstance(value, str) and hasattr(value, "__module__"):
+        value.__module__ = __name__
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*__all__, "__doc__", "__file__", "__name__", "__path__"})

@@ -1,71 +1,112 @@
-"""Recording new allocations: validating what goes into the registry, then one transaction."""
+"""Recording new allocations: check what goes into the registry, then decide the ports.
+
+Both halves are generators of steps (``_steps.py``), so the async ``PortManager`` and the
+sync door run the very same code: :func:`prepare` checks the arguments before the registry
+is touched (looking up an owner process is a blocking step), :func:`record` runs inside a
+transaction and adds the entries.
+"""
 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import anyio.to_thread
 import orjson
 
+from ._entries import Entries
 from ._errors import InvalidMetadataError
-from ._models import Allocation, PortRange, RangeLike
+from ._models import Allocation, PortRange
 from ._probe import BindProber
-from ._process import Identity, process_identity
-from ._registry import Registry
 from ._search import find_free_ports
+from ._steps import Blocking, Steps
 
-__all__ = ("allocate_ports", "json_object", "role_names")
+__all__ = ("Request", "json_object", "prepare", "record", "role_names")
 
 
-async def allocate_ports(
-    registry: Registry,
-    prober: BindProber,
-    default_range: PortRange,
-    range: RangeLike | None,
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A checked request for ports.
+
+    :ivar span: where to look
+    :ivar metadata: the JSON object stored with each entry
+    :ivar owner: ``(pid, create_time, token)`` of the owner process, or None
+    :ivar roles: one role per port of a group, or None for a single port
+    """
+
+    span: PortRange
+    metadata: dict[str, Any]
+    owner: tuple[int, float, str | None] | None
+    roles: Sequence[str] | None
+
+    @property
+    def count(self) -> int:
+        return 1 if self.roles is None else len(self.roles)
+
+
+def _owner_identity(pid: int) -> tuple[int, float, str | None]:
+    from ._process import process_identity  # psutil: loaded only for owner-bound requests
+
+    identity = process_identity(pid)
+    return (identity.pid, identity.create_time, identity.token)
+
+
+def prepare(
+    span: PortRange,
     metadata: Mapping[str, Any] | None,
     owner_pid: int | None,
     *,
     roles: Sequence[str] | None,
-    claim: Callable[[int], bool] | None = None,
-) -> list[Allocation]:
-    """Find and record one port (``roles`` None) or one per role, in one transaction.
+) -> Steps[Request]:
+    """Check a request; every argument is checked before the registry is touched.
 
-    Every argument is checked before the registry is touched.
+    :raises InvalidMetadataError, ValueError, ProcessGoneError: for bad arguments.
     """
-    span = default_range if range is None else PortRange.coerce(range)
     stored_metadata = json_object(metadata)
-    owner: Identity | None = None
+    owner = None
     if owner_pid is not None:
         if isinstance(owner_pid, bool) or not isinstance(owner_pid, int) or owner_pid < 1:
             raise ValueError(f"owner_pid must be a positive PID, got {owner_pid!r}")
-        owner = await anyio.to_thread.run_sync(process_identity, owner_pid)
-    count = 1 if roles is None else len(roles)
-    if count > len(span):
-        raise ValueError(f"{count} ports cannot fit in range {span}, which has {len(span)}")
-    async with registry.transaction() as leases:
-        ports = await find_free_ports(prober, span, count, leases, claim=claim)
-        now = datetime.now(UTC)
-        group = None if roles is None else uuid.uuid4().hex[:12]
-        allocations = []
-        for index, port in enumerate(ports):
-            allocation = Allocation(
-                port=port,
-                allocated_at=now,
-                metadata=stored_metadata,
-                pid=os.getpid(),
-                hostname=registry.hostname,
-                owner_pid=owner_pid,
-                owner_create_time=None if owner is None else owner.create_time,
-                owner_token=None if owner is None else owner.token,
-                group=group,
-                role=None if roles is None else roles[index],
-            )
-            leases.add(allocation)
-            allocations.append(allocation)
+        owner = yield Blocking(_owner_identity, (owner_pid,))
+    request = Request(span, stored_metadata, owner, roles)
+    if request.count > len(span):
+        raise ValueError(f"{request.count} ports cannot fit in range {span}, which has {len(span)}")
+    return request
+
+
+def record(
+    entries: Entries,
+    request: Request,
+    prober: BindProber,
+    hostname: str,
+    *,
+    claim: Callable[[int], bool] | None = None,
+) -> Steps[list[Allocation]]:
+    """Find the ports of ``request`` and add their entries (inside a transaction)."""
+    ports = yield from find_free_ports(prober, request.span, request.count, entries, claim=claim)
+    now = datetime.now(UTC)
+    roles = request.roles
+    # 12 hex digits, as uuid4().hex[:12] gave, without importing uuid on every start.
+    group = None if roles is None else os.urandom(6).hex()
+    owner = request.owner
+    allocations = []
+    for index, port in enumerate(ports):
+        allocation = Allocation(
+            port=port,
+            allocated_at=now,
+            metadata=request.metadata,
+            pid=os.getpid(),
+            hostname=hostname,
+            owner_pid=None if owner is None else owner[0],
+            owner_create_time=None if owner is None else owner[1],
+            owner_token=None if owner is None else owner[2],
+            group=group,
+            role=None if roles is None else roles[index],
+        )
+        entries.add(allocation)
+        allocations.append(allocation)
     return allocations
 
 
@@ -84,6 +125,16 @@ def role_names(count: int, roles: Sequence[str] | None) -> list[str]:
     if len(set(names)) != len(names):
         raise ValueError(f"roles must be distinct, got {_listed(names)}")
     return names
+
+
+def check_group_size(count: object) -> int:
+    """``count`` if it is a whole number of ports from 1 to 65535.
+
+    :raises ValueError: otherwise.
+    """
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 65535:
+        raise ValueError(f"a group needs a whole number of ports from 1 to 65535, got {count!r}")
+    return count
 
 
 def _listed(names: Sequence[object]) -> str:

@@ -1,17 +1,26 @@
-"""Where the registry lives and which range is the default, resolved once per manager."""
+"""Where the registry lives and which range is the default: one resolver for every door."""
 
 from __future__ import annotations
 
 import os
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._errors import InvalidRangeError
+from ._errors import ConfigError, InvalidRangeError
 from ._models import PortRange, RangeLike
+from ._settings import load_range, settings_path
 
-__all__ = ("DEFAULT_RANGE", "default_registry_path", "resolve_range")
+__all__ = (
+    "DEFAULT_RANGE",
+    "RANGE_ENV",
+    "RangeSetting",
+    "default_registry_path",
+    "range_setting",
+    "resolve_range",
+)
 
 DEFAULT_RANGE = PortRange(3000, 3999)
 REGISTRY_ENV = "AIOPORTS_REGISTRY"
@@ -35,27 +44,67 @@ def default_registry_path(environ: Mapping[str, str] | None = None) -> Path:
     return base / "aioports" / "registry.json"
 
 
+@dataclass(frozen=True, slots=True)
+class RangeSetting:
+    """The default range and where it came from.
+
+    :ivar range: the range
+    :ivar source: ``argument``, ``config`` (the ``config`` mapping), ``environment``
+        (``$AIOPORTS_RANGE``), ``saved`` (the settings file ``set-range`` writes) or ``default``
+    :ivar settings_path: the settings file consulted (and written by ``set-range``), if any
+    """
+
+    range: PortRange
+    source: str
+    settings_path: Path | None = None
+
+
+def range_setting(
+    range: RangeLike | None = None,
+    config: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    registry_path: Path | None = None,
+) -> RangeSetting:
+    """The one place that decides the default range, for every door (library, CLI, pytest).
+
+    Precedence: ``range``, then ``config["ports"]["range"]``, then ``$AIOPORTS_RANGE``, then
+    the range saved next to ``registry_path`` (``aioports set-range``), then 3000-3999.
+
+    :raises InvalidRangeError: when ``range`` or ``config`` is malformed.
+    :raises ConfigError: when ``$AIOPORTS_RANGE`` or the settings file is unusable.
+    """
+    saved_at = None if registry_path is None else settings_path(registry_path)
+    if range is not None:
+        return RangeSetting(PortRange.coerce(range), "argument", saved_at)
+    if config is not None:
+        configured = _config_range(config)
+        if configured is not None:
+            return RangeSetting(PortRange.coerce(configured), "config", saved_at)
+    env = os.environ if environ is None else environ
+    text = env.get(RANGE_ENV)
+    if text:
+        try:
+            span = PortRange.parse(text)
+        except InvalidRangeError as exc:
+            raise ConfigError(f"${RANGE_ENV}: {exc}; fix or unset it") from exc
+        return RangeSetting(span, "environment", saved_at)
+    if saved_at is not None:
+        saved = load_range(saved_at)
+        if saved is not None:
+            return RangeSetting(saved, "saved", saved_at)
+    return RangeSetting(DEFAULT_RANGE, "default", saved_at)
+
+
 def resolve_range(
     range: RangeLike | None,
     config: Mapping[str, Any] | None,
     environ: Mapping[str, str] | None = None,
+    *,
+    registry_path: Path | None = None,
 ) -> PortRange:
-    """The default range: ``range``, else ``config["ports"]["range"]``, else
-    ``$AIOPORTS_RANGE``, else 3000-3999.
-
-    :raises InvalidRangeError: when the winning source is malformed.
-    """
-    if range is not None:
-        return PortRange.coerce(range)
-    if config is not None:
-        configured = _config_range(config)
-        if configured is not None:
-            return PortRange.coerce(configured)
-    env = os.environ if environ is None else environ
-    text = env.get(RANGE_ENV)
-    if text:
-        return PortRange.parse(text)
-    return DEFAULT_RANGE
+    """Just the range of :func:`range_setting`."""
+    return range_setting(range, config, environ, registry_path=registry_path).range
 
 
 def _config_range(config: Mapping[str, Any]) -> Any:

@@ -14,6 +14,7 @@ Every error the library raises derives from :class:`AioportsError`::
     │  ├─ RegistryCorruptError                            unreadable, foreign or newer schema
     │  └─ RegistryLockTimeoutError(RegistryError, TimeoutError)
     ├─ PermissionDeniedError(AioportsError, PermissionError)
+    ├─ ConfigError                                        an unusable range setting
     └─ ProcessGoneError(AioportsError, ProcessLookupError)
 
 Context lives in read-only attributes; the message is built from them, and every
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = (
     "AioportsError",
+    "ConfigError",
     "InvalidMetadataError",
     "InvalidPortError",
     "InvalidRangeError",
@@ -320,3 +322,8 @@ class ProcessGoneError(AioportsError, ProcessLookupError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self._pid, self._message))
+
+
+class ConfigError(AioportsError):
+    """Raised when the default range cannot be read: a malformed ``$AIOPORTS_RANGE`` or an
+    unusable saved-settings file (the message says which and how to fix it)."""

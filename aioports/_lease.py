@@ -23,17 +23,16 @@ from socket import socket as SocketType
 from types import TracebackType
 from typing import NoReturn
 
-import anyio
-
+from ._entries import Entries
 from ._models import Allocation
 from ._probe import IN_USE_ERRNOS
-from ._registry import Leases
 
 __all__ = ("Lease", "SocketClaim", "lease_context", "release_if_ours")
 
 _DEFAULT_BACKLOG = socket.SOMAXCONN
 
 ReleaseFunction = Callable[[Allocation], Awaitable[bool]]
+BlockingReleaseFunction = Callable[[Allocation], bool]
 
 
 class SocketClaim:
@@ -85,15 +84,15 @@ class SocketClaim:
             self.socket = None
 
 
-def release_if_ours(leases: Leases, allocation: Allocation) -> bool:
-    """Remove ``allocation`` from ``leases`` only if the entry is still that very allocation.
+def release_if_ours(entries: Entries, allocation: Allocation) -> bool:
+    """Remove ``allocation`` from ``entries`` only if the entry is still that very allocation.
 
     After a ``cleanup()`` somebody else may hold the same port; their entry stays.
     """
-    current = leases.get(allocation.port)
+    current = entries.get(allocation.port)
     if current is None or _identity(current) != _identity(allocation):
         return False
-    leases.pop(allocation.port)
+    entries.pop(allocation.port)
     return True
 
 
@@ -117,17 +116,22 @@ class Lease:
     :ivar allocation: the registry entry, as recorded
     """
 
-    __slots__ = ("_release", "_released", "_socket", "allocation")
+    __slots__ = ("_release", "_release_blocking", "_released", "_socket", "allocation")
 
     def __init__(
         self,
         allocation: Allocation,
         sock: SocketType | None,
-        release: ReleaseFunction,
+        release: ReleaseFunction | None = None,
+        *,
+        release_blocking: BlockingReleaseFunction | None = None,
     ) -> None:
+        if (release is None) == (release_blocking is None):
+            raise TypeError("a Lease needs exactly one of release and release_blocking")
         self.allocation = allocation
         self._socket = sock
         self._release = release
+        self._release_blocking = release_blocking
         self._released = False
 
     def __repr__(self) -> str:
@@ -193,12 +197,34 @@ class Lease:
         :return: True if this call removed the allocation; False if it was already released,
             or the registry no longer held it (after a ``cleanup()``, say).
         """
+        import anyio
+        import anyio.to_thread
+
         self.close_socket()
         if self._released:
             return False
         with anyio.CancelScope(shield=True):
-            removed = await self._release(self.allocation)
+            if self._release is not None:
+                removed = await self._release(self.allocation)
+            else:
+                assert self._release_blocking is not None
+                removed = await anyio.to_thread.run_sync(self._release_blocking, self.allocation)
         # Only now: a release that failed (a lock timeout, say) can be tried again.
+        self._released = True
+        return removed
+
+    def release_blocking(self) -> bool:
+        """:meth:`release` for a lease of the sync door (``lease_sync``, the pytest
+        fixtures), without an event loop. Idempotent.
+
+        :raises RuntimeError: for a lease of ``PortManager``, whose release is async.
+        """
+        self.close_socket()
+        if self._released:
+            return False
+        if self._release_blocking is None:
+            raise RuntimeError("this lease belongs to a PortManager: await lease.release()")
+        removed = self._release_blocking(self.allocation)
         self._released = True
         return removed
 

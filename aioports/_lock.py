@@ -1,71 +1,109 @@
 """The inter-process lock that guards every read-modify-write of the registry.
 
-It locks a sidecar file (``registry.json.lock``) with ``flock`` on POSIX and ``msvcrt.locking``
-on Windows. Each attempt is non-blocking and runs in a worker thread, so a waiting coroutine
-can always be cancelled and never holds the event loop; between attempts it sleeps. The lock
-file is never deleted: a waiter holding the old inode would otherwise lock a different file
-from the next process. ``flock`` locks belong to the open file, so two managers in one process
-exclude each other too.
+It is an exclusive ``flock`` (``msvcrt.locking`` on Windows) on a sidecar file,
+``registry.json.lock``, which is never deleted: a waiter holding an old inode would lock a
+different file from the next process. Each acquisition opens the file afresh and closing
+that descriptor releases the lock, so an abandoned wait can never release somebody else's.
+
+A waiter sleeps in the kernel until the holder lets go (a blocking ``flock``), so the lock
+is handed over at once instead of after a poll interval. The blocking wait runs in a thread,
+which is what lets ``lock_timeout`` and cancellation give up on it: the thread then keeps
+waiting, and closes the descriptor as soon as it gets the lock.
+
+After locking, the locked file must still be the one at the path (same device and inode):
+a lock file deleted or replaced while held would otherwise let a second writer in.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
+import stat
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
-
-import anyio
-import anyio.to_thread
 
 from ._errors import PermissionDeniedError, RegistryError, RegistryLockTimeoutError
 
-__all__ = ("InterProcessLock",)
+__all__ = ("acquire", "acquire_async", "make_private_folder", "release")
 
 logger = logging.getLogger("aioports")
-
-_FIRST_POLL = 0.0005
 
 if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
     import msvcrt
 
-    def _try_lock(fd: int) -> bool:
+    def _lock(fd: int, *, wait: bool) -> bool:
+        os.lseek(fd, 0, os.SEEK_SET)
         try:
-            os.lseek(fd, 0, os.SEEK_SET)
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            msvcrt.locking(fd, msvcrt.LK_LOCK if wait else msvcrt.LK_NBLCK, 1)
         except OSError as exc:
             if exc.errno in (errno.EACCES, errno.EDEADLK):
                 return False
             raise
         return True
 
-    def _unlock(fd: int) -> None:
-        os.lseek(fd, 0, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-
     _OPEN_FLAGS = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOINHERIT", 0)
 else:
     import fcntl
 
-    def _try_lock(fd: int) -> bool:
+    def _lock(fd: int, *, wait: bool) -> bool:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 return False
             raise
         return True
 
-    def _unlock(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-
     _OPEN_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def _open(path: Path) -> int:
+def lock_path(registry: Path) -> Path:
+    return registry.with_name(registry.name + ".lock")
+
+
+def make_private_folder(folder: Path) -> None:
+    """Create ``folder`` and any missing parents with mode 0700, whatever the umask."""
+    missing = []
+    current = folder
+    while not current.exists():
+        missing.append(current)
+        if current.parent == current:
+            break
+        current = current.parent
+    for path in reversed(missing):
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            continue
+        os.chmod(path, 0o700)
+
+
+def _check_registry_path(registry: Path) -> None:
+    """Refuse to put a lock file beside something that is not a registry file or folder."""
     try:
-        return os.open(path, _OPEN_FLAGS, 0o600)
+        mode = os.lstat(registry).st_mode
+    except FileNotFoundError:
+        return
+    except OSError:
+        return  # the read that follows says what is wrong, in registry terms
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode):
+        return
+    kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+    raise RegistryError(registry, f"the registry {registry} is {kind}, not a regular file")
+
+
+def _open(registry: Path) -> int:
+    path = lock_path(registry)
+    try:
+        try:
+            return os.open(path, _OPEN_FLAGS, 0o600)
+        except FileNotFoundError:
+            make_private_folder(path.parent)
+            return os.open(path, _OPEN_FLAGS, 0o600)
     except PermissionError as exc:
         raise PermissionDeniedError(
             f"cannot open the registry lock file {path}: {exc.strerror}"
@@ -73,68 +111,145 @@ def _open(path: Path) -> int:
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise RegistryError(path, f"refusing to follow a symbolic link at {path}") from exc
+        if exc.errno == errno.ENOTDIR or (exc.errno == errno.EEXIST and not path.parent.is_dir()):
+            message = f"cannot create the registry folder {path.parent}: a file is in its way"
+            raise RegistryError(registry, message) from exc
         raise RegistryError(
             path, f"cannot open the registry lock file {path}: {exc.strerror}"
         ) from exc
 
 
-def _open_and_try(path: Path) -> tuple[int, bool]:
-    fd = _open(path)
+def _is_current(fd: int, registry: Path) -> bool:
+    """Whether the locked descriptor is still the lock file at the path."""
     try:
-        return fd, _try_lock(fd)
-    except BaseException:
-        os.close(fd)
-        raise
+        at_path = os.stat(lock_path(registry), follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (held.st_dev, held.st_ino) == (at_path.st_dev, at_path.st_ino)
 
 
-def _release(fd: int) -> None:
-    try:
-        _unlock(fd)
-    finally:
-        os.close(fd)
-
-
-class InterProcessLock:
-    """An exclusive lock on ``path`` shared by every process on the host; not re-entrant."""
-
-    __slots__ = ("_fd", "_path")
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._fd: int | None = None
-
-    @property
-    def path(self) -> Path:
-        return self._path
-
-    async def acquire(self, *, lock_timeout: float, poll_interval: float, registry: Path) -> None:
-        """Wait for the lock, polling with a growing interval up to ``poll_interval``.
-
-        :raises RegistryLockTimeoutError: when it is not ours within ``lock_timeout`` seconds.
-        """
-        if self._fd is not None:
-            raise RuntimeError("the registry lock is already held by this manager")
-        fd, locked = await anyio.to_thread.run_sync(_open_and_try, self._path)
-        delay = _FIRST_POLL
+def _take(registry: Path, *, wait: bool) -> int | None:
+    """Open the lock file and lock it; None when ``wait`` is False and another holds it."""
+    _check_registry_path(registry)
+    while True:
+        fd = _open(registry)
         try:
-            with anyio.fail_after(lock_timeout):
-                while not locked:
-                    await anyio.sleep(delay)
-                    delay = min(delay * 2, poll_interval)
-                    locked = await anyio.to_thread.run_sync(_try_lock, fd)
-        except TimeoutError:
-            os.close(fd)
-            logger.debug("lock %s: timed out after %s s", self._path, lock_timeout)
-            raise RegistryLockTimeoutError(registry, lock_timeout) from None
+            if not _lock(fd, wait=wait):
+                os.close(fd)
+                return None
+            if _is_current(fd, registry):
+                return fd
         except BaseException:
-            # Cancelled (or failed) while waiting; the fd may hold the lock if the last
-            # attempt succeeded in its thread, and closing it releases that too.
             os.close(fd)
             raise
-        self._fd = fd
+        os.close(fd)  # the file was replaced or deleted while we waited: lock the new one
+        logger.debug("lock file of %s changed while locking; locking again", registry)
 
-    def release(self) -> None:
-        """Unlock; a single non-blocking syscall pair, safe to call on the event loop."""
-        fd, self._fd = self._fd, None
+
+class _Wait:
+    """One blocking wait for the lock, in a daemon thread its caller may give up on (a
+    daemon, so that a process whose last wait was abandoned can still exit)."""
+
+    __slots__ = ("_error", "_fd", "_given_up", "_mutex", "_notify", "_registry", "done")
+
+    def __init__(self, registry: Path, notify: Callable[[], object] | None = None) -> None:
+        self._registry = registry
+        self._notify = notify
+        self._mutex = threading.Lock()
+        self._given_up = False
+        self._fd: int | None = None
+        self._error: BaseException | None = None
+        self.done = threading.Event()
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, name="aioports-lock", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            fd = _take(self._registry, wait=True)
+        except BaseException as exc:  # handed to the caller by result()
+            self._error = exc
+        else:
+            assert fd is not None
+            with self._mutex:
+                if self._given_up:
+                    os.close(fd)  # nobody wants it any more
+                else:
+                    self._fd = fd
+        self.done.set()
+        if self._notify is not None:
+            with contextlib.suppress(RuntimeError):  # the waiting event loop has closed
+                self._notify()
+
+    def result(self) -> int:
+        if self._error is not None:
+            raise self._error
+        assert self._fd is not None
+        return self._fd
+
+    def give_up(self) -> int | None:
+        """Stop wanting the lock; returns the descriptor if it was taken meanwhile."""
+        with self._mutex:
+            self._given_up = True
+            fd, self._fd = self._fd, None
+        return fd
+
+
+def acquire(registry: Path, timeout: float) -> int:
+    """Take the lock of ``registry`` in this thread; returns the descriptor that holds it.
+
+    :raises RegistryLockTimeoutError: when it is not ours within ``timeout`` seconds.
+    """
+    fd = _take(registry, wait=False)
+    if fd is not None:
+        return fd
+    wait = _Wait(registry)
+    wait.start()
+    if wait.done.wait(timeout):
+        return wait.result()
+    fd = wait.give_up()
+    if fd is not None:
+        return fd
+    logger.debug("lock of %s: timed out after %s s", registry, timeout)
+    raise RegistryLockTimeoutError(registry, timeout)
+
+
+async def acquire_async(registry: Path, lock_timeout: float) -> int:
+    """:func:`acquire` for the event loop: one thread does the waiting, cancellably.
+
+    :raises RegistryLockTimeoutError: when it is not ours within ``lock_timeout`` seconds.
+    """
+    import asyncio
+
+    import anyio
+
+    loop = asyncio.get_running_loop()
+    woken = loop.create_future()
+
+    def wake() -> None:
+        if not woken.done():
+            woken.set_result(None)
+
+    wait = _Wait(registry, lambda: loop.call_soon_threadsafe(wake))
+    try:
+        with anyio.fail_after(lock_timeout):
+            wait.start()
+            await woken
+    except TimeoutError:
+        fd = wait.give_up()
         if fd is not None:
-            _release(fd)
+            return fd
+        logger.debug("lock of %s: timed out after %s s", registry, lock_timeout)
+        raise RegistryLockTimeoutError(registry, lock_timeout) from None
+    except BaseException:
+        fd = wait.give_up()
+        if fd is not None:
+            os.close(fd)
+        raise
+    return wait.result()
+
+
+def release(fd: int) -> None:
+    """Let go of the lock: closing the descriptor releases it (a non-blocking syscall)."""
+    os.close(fd)

@@ -12,8 +12,8 @@ from typing import Any, NoReturn
 
 import anyio.to_thread
 
-from ._allocation import allocate_ports, json_object, role_names
-from ._config import default_registry_path, resolve_range
+from ._allocation import check_group_size, json_object, prepare, record, role_names
+from ._config import default_registry_path, range_setting
 from ._lease import Lease, SocketClaim, lease_context, release_if_ours
 from ._models import (
     Allocation,
@@ -35,6 +35,7 @@ from ._registry import Registry
 from ._scan import iter_scan as iter_scan_range
 from ._scan import resolve_lanes
 from ._scan import scan as scan_range
+from ._steps import drive_async
 from ._takeover import detect, detect_many, kill_port, reserve_port, validate_timeout
 
 __all__ = ("PortManager",)
@@ -51,10 +52,13 @@ class PortManager:
     :param registry_path: the registry file; default ``$AIOPORTS_REGISTRY``, else the user's
         state folder (``$XDG_STATE_HOME/aioports/registry.json`` on Linux)
     :param config: a mapping like ``{"ports": {"range": {"start": 4000, "end": 4999}}}``
-    :param range: the default range; wins over ``config``, ``$AIOPORTS_RANGE`` and 3000-3999
+    :param range: the default range; wins over ``config``, ``$AIOPORTS_RANGE``, the range
+        saved by ``aioports set-range`` and 3000-3999, in that order (read on first use)
     :param lock_timeout: seconds to wait for another process's hold on the registry
-    :param poll_interval: the longest pause between two attempts to take the registry lock
-    :raises InvalidRangeError: when the default range is malformed.
+    :param poll_interval: ignored since 0.2, when waiting for the lock moved into the kernel
+        (a waiter is woken the moment the holder lets go); kept so existing calls work
+    :raises InvalidRangeError: when ``range`` or ``config`` is malformed.
+    :raises ConfigError: when ``$AIOPORTS_RANGE`` is malformed.
     """
 
     def __init__(
@@ -67,14 +71,17 @@ class PortManager:
         poll_interval: float = 0.05,
     ) -> None:
         path = default_registry_path() if registry_path is None else Path(registry_path)
-        self._range = resolve_range(range, config)
+        setting = range_setting(range, config)
+        # None: no argument, config or environment decided; the saved setting is read on use.
+        self._range: PortRange | None = None if setting.source == "default" else setting.range
         self._registry = Registry(
             path.expanduser().absolute(), lock_timeout=lock_timeout, poll_interval=poll_interval
         )
         self._prober = BindProber()
 
     def __repr__(self) -> str:
-        return f"PortManager(registry_path={str(self.registry_path)!r}, range={self._range})"
+        span = "unresolved" if self._range is None else str(self._range)
+        return f"PortManager(registry_path={str(self.registry_path)!r}, range={span})"
 
     @property
     def registry_path(self) -> Path:
@@ -101,7 +108,17 @@ class PortManager:
     # -- range ------------------------------------------------------------------------
 
     def get_range(self) -> PortRange:
-        """The range ``allocate()`` uses when it is given none."""
+        """The range ``allocate()`` uses when it is given none.
+
+        :raises ConfigError: when it comes from a saved setting that cannot be read.
+        """
+        if self._range is None:
+            self._range = range_setting(registry_path=self.registry_path).range
+        return self._range
+
+    async def _default_range(self) -> PortRange:
+        if self._range is None:
+            return await anyio.to_thread.run_sync(self.get_range)  # may read the settings
         return self._range
 
     def set_range(self, range: RangeLike) -> None:
@@ -152,11 +169,7 @@ class PortManager:
         :raises ValueError: when ``count`` is not positive or ``roles`` do not match it.
         :raises NoFreePortError: when the range has fewer than ``count`` free ports.
         """
-        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 65535:
-            raise ValueError(
-                f"a group needs a whole number of ports from 1 to 65535, got {count!r}"
-            )
-        names = role_names(count, roles)
+        names = role_names(check_group_size(count), roles)
         allocations = await self._allocate_ports(range, metadata, owner_pid, roles=names)
         group_id = allocations[0].group
         assert group_id is not None
@@ -169,8 +182,8 @@ class PortManager:
         :raises InvalidPortError: when ``port`` is not a port number.
         """
         port = validate_port(port)
-        async with self._registry.transaction() as leases:
-            return leases.pop(port) is not None
+        async with self._registry.transaction() as entries:
+            return entries.pop(port) is not None
 
     async def release_group(self, group_id: str) -> list[int]:
         """Remove every allocation of a group.
@@ -180,24 +193,24 @@ class PortManager:
         """
         if not isinstance(group_id, str) or not group_id:
             raise ValueError(f"a group id is a non-empty string, got {group_id!r}")
-        async with self._registry.transaction() as leases:
-            ports = leases.group_ports(group_id)
+        async with self._registry.transaction() as entries:
+            ports = entries.group_ports(group_id)
             for port in ports:
-                leases.pop(port)
+                entries.pop(port)
         return ports
 
     async def list_allocations(self) -> list[Allocation]:
         """Every live allocation, by port. Reads the shared registry, hence awaitable."""
-        async with self._registry.transaction() as leases:
-            if len(leases) < _INLINE_RECORDS:
-                return leases.allocations()
+        async with self._registry.transaction() as entries:
+            if len(entries) < _INLINE_RECORDS:
+                return entries.allocations()
             # Thousands of records take tens of milliseconds to build: not on the loop.
-            return await anyio.to_thread.run_sync(leases.allocations)
+            return await anyio.to_thread.run_sync(entries.allocations)
 
     async def cleanup(self) -> CleanupResult:
         """Remove every allocation from the registry, whoever made it."""
-        async with self._registry.transaction() as leases:
-            released = leases.clear()
+        async with self._registry.transaction() as entries:
+            released = entries.clear()
         return CleanupResult(cleaned=True, released=released)
 
     async def repair(self) -> RepairResult:
@@ -271,8 +284,8 @@ class PortManager:
         return Lease(allocation, None if claim is None else claim.socket, self._release_lease)
 
     async def _release_lease(self, allocation: Allocation) -> bool:
-        async with self._registry.transaction() as leases:
-            return release_if_ours(leases, allocation)
+        async with self._registry.transaction() as entries:
+            return release_if_ours(entries, allocation)
 
     # -- probing ----------------------------------------------------------------------
 
@@ -322,9 +335,9 @@ class PortManager:
     async def kill_occupier(
         self,
         port: int,
+        *,
         force: bool = False,
         timeout: float = 3.0,  # noqa: ASYNC109 - the seed's grace period, not a call deadline
-        *,
         escalate: bool = False,
         allow_other_users: bool = False,
     ) -> KillResult:
@@ -360,10 +373,10 @@ class PortManager:
     async def reserve(
         self,
         port: int,
+        *,
         kill_if_occupied: bool = False,
         force: bool = False,
         metadata: Mapping[str, Any] | None = None,
-        *,
         timeout: float = 3.0,  # noqa: ASYNC109 - the seed's grace period, not a call deadline
         escalate: bool = False,
         allow_other_users: bool = False,
@@ -418,7 +431,7 @@ class PortManager:
         :raises InvalidRangeError: when ``range`` is malformed.
         :raises ValueError: when ``concurrency`` is not a positive whole number.
         """
-        span = self._range if range is None else PortRange.coerce(range)
+        span = await self._default_range() if range is None else PortRange.coerce(range)
         lanes = resolve_lanes(span, concurrency)
         return await scan_range(self._prober, span, lanes=lanes, with_occupiers=with_occupiers)
 
@@ -432,7 +445,7 @@ class PortManager:
         :raises InvalidRangeError: when ``range`` is malformed.
         :raises ValueError: when ``concurrency`` is not a positive whole number.
         """
-        span = self._range if range is None else PortRange.coerce(range)
+        span = await self._default_range() if range is None else PortRange.coerce(range)
         lanes = resolve_lanes(span, concurrency)
         async with contextlib.aclosing(iter_scan_range(self._prober, span, lanes=lanes)) as results:
             async for result in results:
@@ -449,10 +462,12 @@ class PortManager:
         roles: Sequence[str] | None,
         claim: Callable[[int], bool] | None = None,
     ) -> list[Allocation]:
-        return await allocate_ports(
-            self._registry, self._prober, self._range, range, metadata, owner_pid,
-            roles=roles, claim=claim,
-        )  # fmt: skip
+        span = await self._default_range() if range is None else PortRange.coerce(range)
+        request = await drive_async(prepare(span, metadata, owner_pid, roles=roles))
+        registry = self._registry
+        async with registry.transaction() as entries:
+            steps = record(entries, request, self._prober, registry.hostname, claim=claim)
+            return await drive_async(steps)
 
 
 def _result(port: int, status: PortStatus) -> ProbeResult:

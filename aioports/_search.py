@@ -11,33 +11,31 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import anyio.lowlevel
-import anyio.to_thread
-
+from ._entries import Entries
 from ._errors import NoFreePortError
 from ._models import PortRange, PortStatus
 from ._probe import BindProber
-from ._registry import Leases
+from ._steps import CHECKPOINT, Blocking, Steps
 from ._table import listening_ports
 
 __all__ = ("find_free_ports",)
 
-# Probes run inline on the loop; hand control back this often so other tasks keep running.
+# Probes run inline (on the loop, in the async door); let other tasks run this often.
 PROBES_PER_YIELD = 128
 # Busy probes after which one snapshot of the listener table is cheaper than binding on.
 SNAPSHOT_AFTER = 32
 
 
-async def find_free_ports(
+def find_free_ports(
     prober: BindProber,
     span: PortRange,
     count: int,
-    leases: Leases,
+    entries: Entries,
     *,
     claim: Callable[[int], bool] | None = None,
-) -> list[int]:
+) -> Steps[list[int]]:
     """The first contiguous run of ``count`` free ports of ``span``, else the lowest ``count``
-    free ones, skipping every port ``leases`` holds.
+    free ones, skipping every port ``entries`` holds. A generator of steps (``_steps.py``).
 
     :param claim: for ``count == 1`` only: called with each port that probes free, it takes
         the port for real (binds the caller's socket, say) and returns False if it could not,
@@ -51,19 +49,19 @@ async def find_free_ports(
     allocated = busy = probes = 0
     listeners: frozenset[int] | None = None
     for port in span:
-        if port in leases:
+        if port in entries:
             allocated += 1
             run = []
             continue
         if listeners is None and busy == SNAPSHOT_AFTER:
-            listeners = await anyio.to_thread.run_sync(listening_ports) or frozenset()
+            listeners = (yield Blocking(listening_ports)) or frozenset()
         if listeners is not None and port in listeners:
             busy += 1
             run = []
             continue
         probes += 1
         if probes % PROBES_PER_YIELD == 0:
-            await anyio.lowlevel.checkpoint()
+            yield CHECKPOINT
         if prober.status(port) is not PortStatus.FREE or (claim is not None and not claim(port)):
             busy += 1
             run = []

@@ -1,26 +1,263 @@
-"""A small synchronous facade for scripts, fixtures and benchmarks that have no event loop.
+"""The sync door: the registry operations of :class:`~aioports.PortManager` as plain calls.
 
-Each call runs the async API in its own ``anyio.run`` (asyncio backend). Called from a task
-of a running event loop it would block that loop, so it refuses, naming the async twin.
+It runs the same deciding code as the async door (``_allocation.py``, ``_search.py``,
+``_transaction.py``) through the sync registry shell: no event loop, no threads, no asyncio
+import. The command line, the facade functions below and the pytest fixtures use it; called
+from a coroutine it blocks that event loop for the milliseconds of a registry update, which
+is right for fixtures and scripts, not for servers (use ``PortManager`` there).
+
+The few operations that wait on other processes over seconds (killing, scanning with
+worker processes) run the async code under ``anyio.run`` in a thread of their own.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+import sys
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import anyio
+from ._allocation import check_group_size, prepare, record, role_names
+from ._config import RangeSetting, default_registry_path, range_setting
+from ._lease import Lease, SocketClaim, release_if_ours
+from ._models import (
+    Allocation,
+    AllocationGroup,
+    CleanupResult,
+    Occupier,
+    PortRange,
+    ProbeResult,
+    RangeLike,
+    RepairResult,
+    validate_port,
+)
+from ._probe import BindProber
+from ._registry_sync import SyncRegistry
+from ._steps import drive_sync
 
-from ._lease import Lease
-from ._manager import PortManager
-from ._models import RangeLike
+if TYPE_CHECKING:
+    from ._manager import PortManager
 
-__all__ = ("allocate_sync", "lease_sync", "release_sync")
+__all__ = ("SyncPortManager", "allocate_sync", "lease_sync", "release_sync")
 
 T = TypeVar("T")
+
+
+class SyncPortManager:
+    """:class:`~aioports.PortManager`'s registry operations for code without an event loop.
+
+    :param registry_path: as for ``PortManager``
+    :param range: the default range; else as ``PortManager`` resolves it
+    :param lock_timeout: seconds to wait for another process's hold on the registry
+    """
+
+    __slots__ = ("_prober", "_range", "_registry")
+
+    def __init__(
+        self,
+        registry_path: str | os.PathLike[str] | None = None,
+        range: RangeLike | None = None,
+        *,
+        lock_timeout: float = 10.0,
+    ) -> None:
+        path = default_registry_path() if registry_path is None else Path(registry_path)
+        self._range = None if range is None else PortRange.coerce(range)
+        self._registry = SyncRegistry(path.expanduser().absolute(), lock_timeout=lock_timeout)
+        self._prober = BindProber()
+
+    @property
+    def registry_path(self) -> Path:
+        return self._registry.path
+
+    def range_setting(self) -> RangeSetting:
+        """The default range and where it came from (see ``_config.range_setting``).
+
+        :raises ConfigError: when ``$AIOPORTS_RANGE`` or the saved setting is unusable.
+        """
+        return range_setting(self._range, registry_path=self.registry_path)
+
+    def get_range(self) -> PortRange:
+        """The range used when none is given."""
+        if self._range is None:
+            self._range = self.range_setting().range
+        return self._range
+
+    # -- allocation -------------------------------------------------------------------
+
+    def allocate(
+        self,
+        range: RangeLike | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        owner_pid: int | None = None,
+    ) -> int:
+        """See :meth:`PortManager.allocate`."""
+        return self._allocate(range, metadata, owner_pid, roles=None)[0].port
+
+    def allocate_group(
+        self,
+        count: int,
+        *,
+        roles: Sequence[str] | None = None,
+        range: RangeLike | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        owner_pid: int | None = None,
+    ) -> AllocationGroup:
+        """See :meth:`PortManager.allocate_group`."""
+        names = role_names(check_group_size(count), roles)
+        allocations = self._allocate(range, metadata, owner_pid, roles=names)
+        group_id = allocations[0].group
+        assert group_id is not None
+        return AllocationGroup(group_id=group_id, allocations=tuple(allocations))
+
+    def release(self, port: int) -> bool:
+        """See :meth:`PortManager.release`."""
+        port = validate_port(port)
+        with self._registry.transaction() as entries:
+            return entries.pop(port) is not None
+
+    def release_group(self, group_id: str) -> list[int]:
+        """See :meth:`PortManager.release_group`."""
+        if not isinstance(group_id, str) or not group_id:
+            raise ValueError(f"a group id is a non-empty string, got {group_id!r}")
+        with self._registry.transaction() as entries:
+            ports = entries.group_ports(group_id)
+            for port in ports:
+                entries.pop(port)
+        return ports
+
+    def list_allocations(self) -> list[Allocation]:
+        """See :meth:`PortManager.list_allocations`."""
+        with self._registry.transaction() as entries:
+            return entries.allocations()
+
+    def cleanup(self) -> CleanupResult:
+        """See :meth:`PortManager.cleanup`."""
+        with self._registry.transaction() as entries:
+            released = entries.clear()
+        return CleanupResult(cleaned=True, released=released)
+
+    def repair(self) -> RepairResult:
+        """See :meth:`PortManager.repair`."""
+        return self._registry.repair()
+
+    @contextlib.contextmanager
+    def lease(
+        self,
+        range: RangeLike | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        hold: bool = False,
+        host: str = "127.0.0.1",
+    ) -> Iterator[Lease]:
+        """See :meth:`PortManager.lease`; a plain ``with`` block."""
+        lease = self.acquire_lease(range, metadata, hold=hold, host=host)
+        try:
+            yield lease
+        finally:
+            lease.release_blocking()
+
+    def acquire_lease(
+        self,
+        range: RangeLike | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        hold: bool = False,
+        host: str = "127.0.0.1",
+    ) -> Lease:
+        """A lease owned by this process, released by ``lease.release_blocking()``."""
+        claim = SocketClaim(host) if hold else None
+        try:
+            [allocation] = self._allocate(range, metadata, os.getpid(), roles=None, claim=claim)
+        except BaseException:
+            if claim is not None:
+                claim.discard()
+            raise
+        sock = None if claim is None else claim.socket
+        return Lease(allocation, sock, release_blocking=self._release_lease)
+
+    def _release_lease(self, allocation: Allocation) -> bool:
+        with self._registry.transaction() as entries:
+            return release_if_ours(entries, allocation)
+
+    def _allocate(
+        self,
+        range: RangeLike | None,
+        metadata: Mapping[str, Any] | None,
+        owner_pid: int | None,
+        *,
+        roles: Sequence[str] | None,
+        claim: Callable[[int], bool] | None = None,
+    ) -> list[Allocation]:
+        span = self.get_range() if range is None else PortRange.coerce(range)
+        request = drive_sync(prepare(span, metadata, owner_pid, roles=roles))
+        registry = self._registry
+        with registry.transaction() as entries:
+            steps = record(entries, request, self._prober, registry.hostname, claim=claim)
+            return drive_sync(steps)
+
+    # -- probing and occupiers --------------------------------------------------------
+
+    def probe(self, port: int) -> ProbeResult:
+        """See :meth:`PortManager.probe`."""
+        port = validate_port(port)
+        status = self._prober.status(port)
+        return ProbeResult(port=port, in_use=status.value != "free", status=status)
+
+    def detect_occupiers_by_port(self, ports: Iterable[int]) -> dict[int, list[Occupier]]:
+        """See :meth:`PortManager.detect_occupiers_by_port`."""
+        from ._occupier import occupiers_by_port
+
+        return occupiers_by_port(tuple(validate_port(port) for port in ports))
+
+    def detect_occupiers(self, port: int) -> list[Occupier]:
+        """See :meth:`PortManager.detect_occupiers`."""
+        return self.detect_occupiers_by_port((port,))[validate_port(port)]
+
+    def detect_occupier(self, port: int) -> Occupier | None:
+        """See :meth:`PortManager.detect_occupier`."""
+        occupiers = self.detect_occupiers(port)
+        return occupiers[0] if occupiers else None
+
+    # -- what waits on other processes: the async code on a loop of its own ------------
+
+    def run_async(self, func: Callable[[PortManager], Awaitable[T]]) -> T:
+        """Run ``func`` with a ``PortManager`` for the same registry and range, on an event
+        loop of its own (in a helper thread when this thread already runs one)."""
+        from ._manager import PortManager
+
+        manager = PortManager(self.registry_path, range=self.get_range())
+
+        async def main() -> T:
+            return await func(manager)
+
+        return run_blocking(main)
+
+
+def _in_event_loop() -> bool:
+    asyncio = sys.modules.get("asyncio")  # not imported: certainly no loop here
+    if asyncio is None:
+        return False
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def run_blocking(func: Callable[[], Awaitable[T]]) -> T:
+    """``anyio.run(func)``, in a helper thread when this thread already runs an event loop
+    (which then waits, as for any call of the sync door)."""
+    import anyio
+
+    if not _in_event_loop():
+        return anyio.run(func)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="aioports") as pool:
+        result: T = pool.submit(anyio.run, func).result()
+        return result
 
 
 def allocate_sync(
@@ -30,28 +267,25 @@ def allocate_sync(
     owner_pid: int | None = None,
     registry_path: str | os.PathLike[str] | None = None,
 ) -> int:
-    """:meth:`PortManager.allocate` for code without an event loop.
+    """:meth:`PortManager.allocate` as a plain call, for scripts and fixtures. It also works
+    inside a running event loop, which it blocks for the milliseconds of a registry update
+    (await ``PortManager().allocate()`` there instead where that matters).
 
     :param registry_path: as for :class:`PortManager`; default ``$AIOPORTS_REGISTRY``, else
         the user's state folder
     :return: the port
-    :raises RuntimeError: when called from inside a running event loop.
     :raises NoFreePortError: when every port of the range is allocated or busy.
     """
-    _refuse_inside_a_loop("allocate_sync()", "await PortManager().allocate()")
-    manager = PortManager(registry_path)
-    return anyio.run(_allocate, manager, range, metadata, owner_pid)
+    return SyncPortManager(registry_path).allocate(range, metadata, owner_pid=owner_pid)
 
 
 def release_sync(port: int, *, registry_path: str | os.PathLike[str] | None = None) -> bool:
-    """:meth:`PortManager.release` for code without an event loop.
+    """:meth:`PortManager.release` as a plain call (see :func:`allocate_sync`).
 
     :return: True if the port was allocated.
-    :raises RuntimeError: when called from inside a running event loop.
     :raises InvalidPortError: when ``port`` is not a port number.
     """
-    _refuse_inside_a_loop("release_sync()", "await PortManager().release(port)")
-    return anyio.run(PortManager(registry_path).release, port)
+    return SyncPortManager(registry_path).release(port)
 
 
 @contextlib.contextmanager
@@ -64,74 +298,11 @@ def lease_sync(
     registry_path: str | os.PathLike[str] | None = None,
 ) -> Iterator[Lease]:
     """:meth:`PortManager.lease` as a plain ``with`` block: the port (and with ``hold=True``
-    its bound socket) is this process's until the block ends, however it ends.
+    its bound socket) is this process's until the block ends, however it ends. Works inside
+    a running event loop too (see :func:`allocate_sync`).
 
     :return: a context manager yielding the :class:`Lease`
-    :raises RuntimeError: when entered from inside a running event loop.
     :raises NoFreePortError: on entry, when the range has no free port.
     """
-    _refuse_inside_a_loop("lease_sync()", "async with PortManager().lease() as lease")
-    with _lease_blocking(
-        range, metadata, hold=hold, host=host, registry_path=registry_path
-    ) as lease:
+    with SyncPortManager(registry_path).lease(range, metadata, hold=hold, host=host) as lease:
         yield lease
-
-
-@contextlib.contextmanager
-def _lease_blocking(
-    range: RangeLike | None,
-    metadata: Mapping[str, Any] | None,
-    *,
-    hold: bool,
-    host: str,
-    registry_path: str | os.PathLike[str] | None = None,
-) -> Iterator[Lease]:
-    """:func:`lease_sync` that also runs under a running event loop, in a helper thread
-    with its own loop. It blocks the caller's loop for the few milliseconds of a registry
-    update: right for the pytest fixtures, which async tests call, not for servers."""
-    manager = PortManager(registry_path)
-    lease = _run_blocking(_acquire, manager, range, metadata, hold, host)
-    try:
-        yield lease
-    finally:
-        _run_blocking(lease.release)
-
-
-def _run_blocking(func: Callable[..., Awaitable[T]], *args: Any) -> T:
-    try:
-        anyio.get_current_task()
-    except RuntimeError:
-        return anyio.run(func, *args)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="aioports") as pool:
-        return pool.submit(anyio.run, func, *args).result()
-
-
-async def _allocate(
-    manager: PortManager,
-    range: RangeLike | None,
-    metadata: Mapping[str, Any] | None,
-    owner_pid: int | None,
-) -> int:
-    return await manager.allocate(range, metadata, owner_pid=owner_pid)
-
-
-async def _acquire(
-    manager: PortManager,
-    range: RangeLike | None,
-    metadata: Mapping[str, Any] | None,
-    hold: bool,
-    host: str,
-) -> Lease:
-    if hold:
-        return await manager.allocate_socket(range, metadata, host=host)
-    return await manager._lease(range, metadata, hold=False, host=host)
-
-
-def _refuse_inside_a_loop(name: str, async_twin: str) -> None:
-    try:
-        anyio.get_current_task()
-    except RuntimeError:
-        return  # no event loop here: the one case where the facade may run
-    raise RuntimeError(
-        f"{name} cannot run inside an event loop (it would block it): use {async_twin}"
-    )

@@ -4,13 +4,17 @@ Installed as a ``pytest11`` entry point, so the fixtures exist wherever aioports
 
 - ``aioports_port``: a port leased for the test;
 - ``aioports_socket``: a socket already bound to a leased port, not yet listening;
-- ``aioports_port_factory``: call it for as many ports as the test needs.
+- ``aioports_port_factory``: call it for as many ports as the test needs;
+- ``aioports_session_port_factory``: the same for session-scoped fixtures (a server started
+  once for the whole run), its leases released when the session ends.
 
 Every port is an owner-bound lease in the registry every process of the user shares, so
 pytest-xdist workers, and separate pytest runs (in other git worktrees, say), never get the
 same port; all are released at teardown, and a worker that crashes gives its ports back.
-The range is the ini option ``aioports_range`` (``20000-20999``), else ``$AIOPORTS_RANGE``,
-else 3000-3999; the registry is ``$AIOPORTS_REGISTRY``, else the user's state folder.
+The range is the ini option ``aioports_range`` (``20000-20999``), else what every other door
+uses (``$AIOPORTS_RANGE``, the range saved by ``aioports set-range``, 3000-3999); the registry
+is ``$AIOPORTS_REGISTRY``, else the user's state folder. A port costs one registry update
+through the sync door (about a millisecond), not an event loop.
 
 pytest imports this module; ``import aioports`` never does.
 """
@@ -27,12 +31,13 @@ import pytest
 
 from ._lease import Lease
 from ._models import PortRange, RangeLike
-from ._sync import _lease_blocking
+from ._sync import SyncPortManager
 
 __all__ = (
     "PortFactory",
     "aioports_port",
     "aioports_port_factory",
+    "aioports_session_port_factory",
     "aioports_socket",
     "pytest_addoption",
 )
@@ -44,7 +49,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         RANGE_INI,
         "port range of the aioports fixtures, e.g. 20000-20999 "
-        "(default: $AIOPORTS_RANGE, else 3000-3999)",
+        "(default: $AIOPORTS_RANGE, else the saved range, else 3000-3999)",
         default="",
     )
 
@@ -57,7 +62,7 @@ class PortFactory:
     :param metadata: recorded with every allocation (the test id, the xdist worker)
     """
 
-    __slots__ = ("_metadata", "_range", "_stack")
+    __slots__ = ("_manager", "_metadata", "_range", "_stack")
 
     def __init__(
         self,
@@ -68,6 +73,7 @@ class PortFactory:
         self._stack = stack
         self._range = range
         self._metadata = dict(metadata)
+        self._manager = SyncPortManager()
 
     def __call__(
         self, range: RangeLike | None = None, metadata: Mapping[str, Any] | None = None
@@ -90,28 +96,40 @@ class PortFactory:
 
         :raises NoFreePortError: when the range has no free port.
         """
-        # Works in async tests too: the registry update runs on a loop of its own.
-        return self._stack.enter_context(
-            _lease_blocking(
-                self._range if range is None else range,
-                {**self._metadata, **(metadata or {})},
-                hold=hold,
-                host=host,
-            )
+        # In an async test this blocks the loop for a registry update, as a fixture may.
+        lease = self._manager.acquire_lease(
+            self._range if range is None else range,
+            {**self._metadata, **(metadata or {})},
+            hold=hold,
+            host=host,
         )
+        self._stack.callback(lease.release_blocking)
+        return lease
 
 
-@pytest.fixture
-def aioports_port_factory(request: pytest.FixtureRequest) -> Iterator[PortFactory]:
-    """A :class:`PortFactory`: ``aioports_port_factory()`` leases another port."""
-    text = str(request.config.getini(RANGE_INI)).strip()
+def _factory(config: pytest.Config, owner: str) -> Iterator[PortFactory]:
+    text = str(config.getini(RANGE_INI)).strip()
     span = PortRange.parse(text) if text else None
-    metadata = {"pytest": request.node.nodeid}
+    metadata = {"pytest": owner}
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if worker:
         metadata["xdist_worker"] = worker
     with contextlib.ExitStack() as stack:
         yield PortFactory(stack, span, metadata)
+
+
+@pytest.fixture
+def aioports_port_factory(request: pytest.FixtureRequest) -> Iterator[PortFactory]:
+    """A :class:`PortFactory`: ``aioports_port_factory()`` leases another port, released
+    when the test ends."""
+    yield from _factory(request.config, request.node.nodeid)
+
+
+@pytest.fixture(scope="session")
+def aioports_session_port_factory(request: pytest.FixtureRequest) -> Iterator[PortFactory]:
+    """A :class:`PortFactory` for session-scoped fixtures: its leases last until the test
+    session ends (a server started once for the whole run)."""
+    yield from _factory(request.config, "session")
 
 
 @pytest.fixture

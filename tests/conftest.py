@@ -4,7 +4,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from blockbuster import blockbuster_ctx
+from blockbuster import BlockBuster, blockbuster_ctx
 
 import aioports
 from aioports import PortManager
@@ -22,10 +22,11 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(autouse=True)
-def no_blocking_calls_on_the_loop() -> Iterator[None]:
-    """Fail any test in which aioports makes a blocking call on the event loop."""
-    with blockbuster_ctx(["aioports"]):
-        yield
+def no_blocking_calls_on_the_loop() -> Iterator[BlockBuster]:
+    """Fail any test in which aioports makes a blocking call on the event loop (a test of a
+    sync door called from a coroutine, which blocks by design, deactivates it)."""
+    with blockbuster_ctx(["aioports"]) as buster:
+        yield buster
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 import pytest
+from blockbuster import BlockBuster
 from helpers import bindable, free_block
 
 import aioports
@@ -61,16 +62,23 @@ def test_lease_sync_releases_even_on_error(registry_path: Path, hold: bool) -> N
     assert bindable(start)
 
 
-async def test_the_facade_refuses_to_block_a_running_loop(registry_path: Path) -> None:
-    with pytest.raises(RuntimeError, match=r"await PortManager\(\)\.allocate\(\)"):
-        aioports.allocate_sync(registry_path=registry_path)
-    with pytest.raises(RuntimeError, match="release"):
-        aioports.release_sync(3000, registry_path=registry_path)
-    with (
-        pytest.raises(RuntimeError, match="async with PortManager"),
-        aioports.lease_sync(registry_path=registry_path),
-    ):
-        pass  # pragma: no cover
+async def test_the_facade_works_inside_a_running_loop(
+    registry_path: Path, no_blocking_calls_on_the_loop: BlockBuster
+) -> None:
+    # It blocks the loop for the milliseconds of a registry update, by design.
+    no_blocking_calls_on_the_loop.deactivate()
+    start = free_block(2)
+    span = (start, start + 1)
+    port = aioports.allocate_sync(span, registry_path=registry_path)
+    assert port == start
+    manager = PortManager(registry_path)
+    with aioports.lease_sync(span, hold=True, registry_path=registry_path) as lease:
+        assert lease.port == start + 1
+        assert lease.socket is not None
+        assert [a.port for a in await manager.list_allocations()] == [start, start + 1]
+    assert lease.released
+    assert aioports.release_sync(port, registry_path=registry_path) is True
+    assert await manager.list_allocations() == []
 
 
 async def test_the_facade_runs_in_a_worker_thread(registry_path: Path) -> None:

@@ -8,18 +8,18 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TextIO
 
 import anyio
 import anyio.to_thread
 
 from .. import PortInUseError, PortManager, PortRange, ProcessGoneError, ScanResult
+from .._config import RANGE_ENV, RangeSetting, range_setting
+from .._settings import save_range, settings_path
 from ._dashboard import build_rows
 from ._errors import StillOccupiedError, UsageError
 from ._parser import ParsedArgs, count_arg, port_arg, range_arg
 from ._render import Renderer, ScanReport, who
-from ._settings import RANGE_ENV, RangeSetting, effective_range, save_range
 
 __all__ = ("HANDLERS", "Context", "Outcome")
 
@@ -39,7 +39,7 @@ class Context:
 
         :raises ConfigError: when its source is unusable.
         """
-        return effective_range(self.pm.registry_path, dict(os.environ))
+        return range_setting(registry_path=self.pm.registry_path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,13 +160,16 @@ async def repair(ctx: Context) -> Outcome:
 
 async def show_range(ctx: Context) -> Outcome:
     s = ctx.setting()
-    return Outcome(lambda r: r.range_shown(s.range, s.source, s.config_path, changed=False))
+    source = "config" if s.source == "saved" else s.source
+    path = settings_path(ctx.pm.registry_path)
+    return Outcome(lambda r: r.range_shown(s.range, source, path, changed=False))
 
 
 async def set_range(ctx: Context) -> Outcome:
     assert ctx.args.set_range is not None
     span = range_arg(ctx.args.set_range)
-    path: Path = await anyio.to_thread.run_sync(save_range, ctx.pm.registry_path, span)
+    path = settings_path(ctx.pm.registry_path)
+    await anyio.to_thread.run_sync(save_range, path, span)
     notes: tuple[str, ...] = ()
     if os.environ.get(RANGE_ENV):
         notes = ("note: $AIOPORTS_RANGE is set and overrides the saved range here",)

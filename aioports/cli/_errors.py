@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ("CliError", "ConfigError", "StillOccupiedError", "UsageError")
+__all__ = ("CliError", "StillOccupiedError", "UsageError")
 
 
 class CliError(Exception):
@@ -15,10 +15,6 @@ class UsageError(CliError):
     """Raised for arguments the command line cannot make sense of (exit code 2)."""
 
     exit_code = 2
-
-
-class ConfigError(CliError):
-    """Raised when the CLI's settings file (``config.json`` next to the registry) is unusable."""
 
 
 class StillOccupiedError(CliError):

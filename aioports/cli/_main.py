@@ -14,12 +14,12 @@ from typing import TextIO
 import anyio
 
 from .. import AioportsError, PermissionDeniedError, PortManager, __version__
+from .._config import DEFAULT_RANGE
 from ._commands import HANDLERS, Context
 from ._errors import CliError, UsageError
 from ._parser import HELP_HINT, HelpShown, build_parser, command_of, parse
 from ._render import HumanRenderer, Renderer
 from ._render_json import JsonRenderer
-from ._settings import DEFAULT_RANGE
 
 __all__ = ("main",)
 

@@ -1,0 +1,247 @@
+"""The registry document, without I/O: its entries, how they are validated, decoded, encoded.
+
+Format (schema version 1; compact JSON on disk, ``aioports list`` is the readable view)::
+
+    {"version": 1,
+     "leases": {"3000": {"port": 3000, "allocated_at": "2026-11-26T10:00:00+00:00",
+                         "metadata": {...}, "pid": 123, "hostname": "box",
+                         "owner_pid": null, "owner_create_time": null,
+                         "owner_token": null, "group": null, "role": null}}}
+
+An entry's fields are those of :class:`~aioports.Allocation`: the set of keys, the record
+built from an entry and the validation all follow from the dataclass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import orjson
+
+from ._errors import RegistryCorruptError
+from ._models import Allocation
+
+__all__ = ("ENTRY_FIELDS", "SCHEMA_VERSION", "Entries", "Entry", "Owner", "decode")
+
+SCHEMA_VERSION = 1
+
+Entry = dict[str, Any]
+# An owner process as the registry records it: PID, wall-clock start, start token.
+Owner = tuple[int, float, str | None]
+
+_FIELDS = dataclasses.fields(Allocation)
+#: the keys an entry may have, in the dataclass's order
+ENTRY_FIELDS = tuple(f.name for f in _FIELDS)
+_REQUIRED = frozenset(f.name for f in _FIELDS if f.default is dataclasses.MISSING
+                      and f.default_factory is dataclasses.MISSING)  # fmt: skip
+_KNOWN = frozenset(ENTRY_FIELDS)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_bool(value: object) -> bool:
+    return isinstance(value, bool)
+
+
+def _is_timestamp(value: object) -> bool:
+    try:
+        datetime.fromisoformat(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _optional(check: Callable[[object], bool]) -> Callable[[object], bool]:
+    return lambda value: value is None or check(value)
+
+
+#: how each field of an entry is checked; a test keeps its keys equal to ENTRY_FIELDS
+CHECKS: dict[str, Callable[[object], bool]] = {
+    "port": lambda v: _is_int(v) and 1 <= v <= 65535,  # type: ignore[operator]
+    "allocated_at": _is_timestamp,
+    "metadata": lambda v: isinstance(v, dict),
+    "pid": _is_int,
+    "hostname": lambda v: isinstance(v, str),
+    "owner_pid": _optional(_is_int),
+    "owner_create_time": _optional(
+        lambda v: isinstance(v, int | float) and not isinstance(v, bool)
+    ),
+    "owner_token": _optional(lambda v: isinstance(v, str)),
+    "group": _optional(lambda v: isinstance(v, str)),
+    "role": _optional(lambda v: isinstance(v, str)),
+}
+
+#: how a stored value becomes the record's value, where the two differ
+_TO_RECORD: dict[str, Callable[[Any], Any]] = {
+    "allocated_at": datetime.fromisoformat,
+    "metadata": MappingProxyType,
+    "owner_create_time": lambda v: None if v is None else float(v),
+}
+
+
+def entry_of(allocation: Allocation) -> Entry:
+    """The JSON object that records ``allocation``."""
+    return allocation.to_dict()
+
+
+def allocation_of(entry: Entry) -> Allocation:
+    """The record of a validated entry; absent optional fields take their defaults."""
+    values = {}
+    for name, value in entry.items():
+        convert = _TO_RECORD.get(name)
+        values[name] = value if convert is None else convert(value)
+    return Allocation(**values)
+
+
+def entry_problem(key: str, raw: Any) -> str | None:
+    """What is wrong with one entry stored under ``key``, or None."""
+    if not isinstance(raw, dict):
+        return "is not an object"
+    if not _REQUIRED.issubset(raw):
+        return f"lacks {' or '.join(f for f in ENTRY_FIELDS if f in _REQUIRED)}"
+    if not _KNOWN.issuperset(raw):
+        return f"has unknown fields {sorted(set(raw) - _KNOWN)}"
+    port = raw["port"]
+    if not CHECKS["port"](port) or key != str(port):
+        return f"has an invalid port {port!r}"
+    if not CHECKS["allocated_at"](raw["allocated_at"]):
+        return "has an invalid allocated_at"
+    if not all(CHECKS[name](value) for name, value in raw.items()):
+        return "has a field of the wrong type"
+    if (raw.get("owner_pid") is None) != (raw.get("owner_create_time") is None):
+        return "has an owner_pid without owner_create_time (or the reverse)"
+    return None
+
+
+class Entries:
+    """The registry's entries during one transaction.
+
+    Entries stay the validated JSON objects they were read as, and an :class:`Allocation` is
+    built only when one is asked for: decoding and encoding a registry of thousands of
+    entries then costs little more than orjson itself. Entries are replaced, never changed
+    in place, so a cached copy of them stays true.
+    """
+
+    __slots__ = ("_entries",)
+
+    def __init__(self, entries: dict[int, Entry] | None = None) -> None:
+        self._entries: dict[int, Entry] = {} if entries is None else entries
+
+    def __contains__(self, port: object) -> bool:
+        return port in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Entries) and self._entries == other._entries
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def copy(self) -> Entries:
+        return Entries(dict(self._entries))
+
+    def ports(self) -> list[int]:
+        """Every allocated port, ascending."""
+        return sorted(self._entries)
+
+    def get(self, port: int) -> Allocation | None:
+        entry = self._entries.get(port)
+        return None if entry is None else allocation_of(entry)
+
+    def allocations(self) -> list[Allocation]:
+        """Every allocation, by port."""
+        return [allocation_of(self._entries[port]) for port in sorted(self._entries)]
+
+    def add(self, allocation: Allocation) -> None:
+        self._entries[allocation.port] = entry_of(allocation)
+
+    def pop(self, port: int) -> Allocation | None:
+        entry = self._entries.pop(port, None)
+        return None if entry is None else allocation_of(entry)
+
+    def clear(self) -> int:
+        """Remove every entry; returns how many there were."""
+        count = len(self._entries)
+        self._entries.clear()
+        return count
+
+    def group_ports(self, group_id: str) -> list[int]:
+        """The ports of one group, ascending."""
+        return sorted(p for p, e in self._entries.items() if e.get("group") == group_id)
+
+    def owners(self, hostname: str) -> set[Owner]:
+        """The ``(pid, create_time, token)`` owners of this host's owner-bound entries."""
+        return {_owner(e) for e in self._entries.values() if _owned_here(e, hostname)}
+
+    def drop_owned_by(self, owners: set[Owner], hostname: str) -> int:
+        """Remove this host's entries owned by ``owners``; returns how many went."""
+        doomed = [
+            port
+            for port, e in self._entries.items()
+            if _owned_here(e, hostname) and _owner(e) in owners
+        ]
+        for port in doomed:
+            del self._entries[port]
+        return len(doomed)
+
+    def encode(self) -> bytes:
+        """The registry document, ports in ascending order, compact (a third of the indented
+        size, and 2.5x faster to encode)."""
+        document = {
+            "version": SCHEMA_VERSION,
+            "leases": {str(port): self._entries[port] for port in sorted(self._entries)},
+        }
+        return orjson.dumps(document, option=orjson.OPT_APPEND_NEWLINE)
+
+
+def _owned_here(entry: Entry, hostname: str) -> bool:
+    return entry.get("owner_pid") is not None and entry.get("hostname") == hostname
+
+
+def _owner(entry: Entry) -> Owner:
+    return (entry["owner_pid"], float(entry["owner_create_time"]), entry.get("owner_token"))
+
+
+def decode(data: bytes, path: Path) -> Entries:
+    """Validate a registry document.
+
+    :raises RegistryCorruptError: naming what is wrong, for anything but a version-1 registry.
+    """
+    if not data.strip():
+        raise RegistryCorruptError(path, "the file is empty")
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise RegistryCorruptError(path, f"not valid JSON ({exc})") from exc
+    if not isinstance(document, dict) or "version" not in document or "leases" not in document:
+        raise RegistryCorruptError(
+            path, "not an aioports registry (expected an object with 'version' and 'leases')"
+        )
+    version = document["version"]
+    if not _is_int(version) or version < 1:
+        raise RegistryCorruptError(path, f"invalid schema version {version!r}")
+    if version > SCHEMA_VERSION:
+        raise RegistryCorruptError(
+            path,
+            f"written by a newer aioports (schema version {version}; this one reads "
+            f"{SCHEMA_VERSION})",
+            newer=True,
+        )
+    raw_entries = document["leases"]
+    if not isinstance(raw_entries, dict):
+        raise RegistryCorruptError(path, "'leases' is not an object")
+    entries: dict[int, Entry] = {}
+    for key, raw in raw_entries.items():
+        problem = entry_problem(key, raw)
+        if problem is not None:
+            raise RegistryCorruptError(path, f"lease {key!r} {problem}")
+        entries[raw["port"]] = raw
+    return Entries(entries)
