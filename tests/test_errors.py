@@ -10,6 +10,7 @@ import aioports
 from aioports import (
     AioportsError,
     Allocation,
+    ConfigError,
     InvalidMetadataError,
     InvalidPortError,
     InvalidRangeError,
@@ -56,6 +57,7 @@ CASES: list[tuple[AioportsError, str, object, str]] = [
     (RegistryLockTimeoutError(Path("/r.json"), 2.5), "timeout", 2.5, "2.5 s"),
     (PermissionDeniedError("refused", pid=7), "pid", 7, "refused"),
     (ProcessGoneError(1234), "pid", 1234, "1234"),
+    (ConfigError("$AIOPORTS_RANGE: bad"), "args", ("$AIOPORTS_RANGE: bad",), "AIOPORTS_RANGE"),
 ]  # fmt: skip
 
 

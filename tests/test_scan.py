@@ -20,10 +20,11 @@ from aioports import (
     ProbeResult,
     ScanResult,
 )
+from aioports._entries import Entries
 from aioports._probe import BindProber
-from aioports._registry import Leases
 from aioports._scan import BLOCK, MAX_EXPLICIT_LANES, resolve_lanes
 from aioports._search import SNAPSHOT_AFTER, find_free_ports
+from aioports._steps import drive_async
 
 
 @contextlib.contextmanager
@@ -190,7 +191,9 @@ async def test_search_in_a_crowded_range_skips_listeners() -> None:
     busy = list(range(start, start + size - 10))
     prober = CountingProber()
     with held(busy):
-        ports = await find_free_ports(prober, PortRange(start, start + size - 1), 1, Leases())
+        ports = await drive_async(
+            find_free_ports(prober, PortRange(start, start + size - 1), 1, Entries())
+        )
     assert ports == [start + size - 10]
     # SNAPSHOT_AFTER probes before the table read, then one for the port handed out (instead
     # of one per busy port).
@@ -201,7 +204,9 @@ async def test_search_in_a_crowded_range_skips_listeners() -> None:
 async def test_search_does_not_skip_reusable_time_wait_ports() -> None:
     start = free_block(60)
     with time_wait_reuse(start + 50), held(list(range(start, start + 50))):
-        ports = await find_free_ports(CountingProber(), PortRange(start, start + 59), 1, Leases())
+        ports = await drive_async(
+            find_free_ports(CountingProber(), PortRange(start, start + 59), 1, Entries())
+        )
     assert ports == [start + 50]
 
 
@@ -209,7 +214,9 @@ async def test_search_still_probes_sockets_the_table_does_not_list() -> None:
     start = free_block(100)
     prober = CountingProber()
     with held(list(range(start, start + 60))), held([start + 60, start + 61], listen=False):
-        ports = await find_free_ports(prober, PortRange(start, start + 99), 2, Leases())
+        ports = await drive_async(
+            find_free_ports(prober, PortRange(start, start + 99), 2, Entries())
+        )
     assert ports == [start + 62, start + 63]
 
 
