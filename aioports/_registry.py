@@ -26,7 +26,7 @@ import anyio.to_thread
 
 from . import _lock
 from ._entries import Entries, decode
-from ._errors import RegistryCorruptError, RegistryLockTimeoutError
+from ._errors import RegistryCorruptError
 from ._models import RepairResult
 from ._registry_sync import commit, io_error, move_aside, open_for_reading, open_temp, read_error
 from ._steps import drive_async
@@ -109,11 +109,10 @@ class Registry:
     @contextlib.asynccontextmanager
     async def _exclusive(self) -> AsyncIterator[int]:
         path = self._core.path
-        try:
-            with anyio.fail_after(self._lock_timeout):
-                await _task_lock(path).acquire()
-        except TimeoutError:
-            raise RegistryLockTimeoutError(path, self._lock_timeout) from None
+        # No timeout here: ``lock_timeout`` bounds the wait for another *process*. A task
+        # ahead in this queue holds it only for its own bounded wait and its I/O, so the
+        # queue always moves; a thousand managers wait their turn instead of timing out.
+        await _task_lock(path).acquire()
         try:
             fd = await _lock.acquire_async(path, self._lock_timeout)
             try:
