@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from ._errors import AioportsError as AioportsError
+from ._errors import DenialReason as DenialReason
 from ._errors import InvalidMetadataError as InvalidMetadataError
 from ._errors import InvalidPortError as InvalidPortError
 from ._errors import InvalidRangeError as InvalidRangeError
+from ._errors import KillFailedError as KillFailedError
 from ._errors import NoFreePortError as NoFreePortError
 from ._errors import PermissionDeniedError as PermissionDeniedError
 from ._errors import PortAlreadyAllocatedError as PortAlreadyAllocatedError
@@ -20,6 +22,7 @@ from ._manager import PortManager as PortManager
 from ._models import Allocation as Allocation
 from ._models import AllocationGroup as AllocationGroup
 from ._models import CleanupResult as CleanupResult
+from ._models import KillOutcome as KillOutcome
 from ._models import KillResult as KillResult
 from ._models import Occupier as Occupier
 from ._models import PortRange as PortRange
@@ -38,9 +41,12 @@ __all__ = (
     "Allocation",
     "AllocationGroup",
     "CleanupResult",
+    "DenialReason",
     "InvalidMetadataError",
     "InvalidPortError",
     "InvalidRangeError",
+    "KillFailedError",
+    "KillOutcome",
     "KillResult",
     "Lease",
     "NoFreePortError",

@@ -12,9 +12,9 @@ import anyio.to_thread
 import orjson
 
 from ._errors import InvalidMetadataError
+from ._identity import ProcessIdentity, process_identity
 from ._models import Allocation, PortRange, RangeLike
 from ._probe import BindProber
-from ._process import Identity, process_identity
 from ._registry import Registry
 from ._search import find_free_ports
 
@@ -38,7 +38,7 @@ async def allocate_ports(
     """
     span = default_range if range is None else PortRange.coerce(range)
     stored_metadata = json_object(metadata)
-    owner: Identity | None = None
+    owner: ProcessIdentity | None = None
     if owner_pid is not None:
         if isinstance(owner_pid, bool) or not isinstance(owner_pid, int) or owner_pid < 1:
             raise ValueError(f"owner_pid must be a positive PID, got {owner_pid!r}")

@@ -8,12 +8,13 @@ Every error the library raises derives from :class:`AioportsError`::
     ├─ InvalidMetadataError(AioportsError, ValueError)    metadata that is not a JSON object
     ├─ PortUnavailableError                               a port that cannot be handed out
     │  ├─ PortInUseError                                  an OS process holds it
+    │  │  └─ KillFailedError                              ... and reserve()'s kill did not free it
     │  ├─ PortAlreadyAllocatedError                       a live registry entry holds it
     │  └─ NoFreePortError                                 the whole range is held or busy
     ├─ RegistryError                                      the shared registry file
     │  ├─ RegistryCorruptError                            unreadable, foreign or newer schema
     │  └─ RegistryLockTimeoutError(RegistryError, TimeoutError)
-    ├─ PermissionDeniedError(AioportsError, PermissionError)
+    ├─ PermissionDeniedError(AioportsError, PermissionError)   .reason: a DenialReason
     └─ ProcessGoneError(AioportsError, ProcessLookupError)
 
 Context lives in read-only attributes; the message is built from them, and every
@@ -22,17 +23,20 @@ class pickles (``__reduce__``) so errors survive a trip between processes.
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._models import Allocation, Occupier, PortRange
+    from ._models import Allocation, KillResult, Occupier, PortRange
 
 __all__ = (
     "AioportsError",
+    "DenialReason",
     "InvalidMetadataError",
     "InvalidPortError",
     "InvalidRangeError",
+    "KillFailedError",
     "NoFreePortError",
     "PermissionDeniedError",
     "PortAlreadyAllocatedError",
@@ -136,12 +140,7 @@ class PortInUseError(PortUnavailableError):
     """Raised by ``reserve`` when an OS process holds the port and killing was not asked for."""
 
     def __init__(self, port: int, occupier: Occupier | None = None) -> None:
-        who = ""
-        if occupier is not None:
-            name = occupier.process_name or "unknown process"
-            pid = "unknown" if occupier.pid is None else str(occupier.pid)
-            who = f" by {name} (PID {pid})"
-        super().__init__(port, f"port {port} is in use{who}")
+        super().__init__(port, f"port {port} is in use{_held_by(occupier)}")
         self._occupier = occupier
 
     @property
@@ -151,6 +150,35 @@ class PortInUseError(PortUnavailableError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self._port, self._occupier))
+
+
+def _held_by(occupier: Occupier | None) -> str:
+    if occupier is None:
+        return ""
+    name = occupier.process_name or "unknown process"
+    pid = "unknown" if occupier.pid is None else str(occupier.pid)
+    return f" by {name} (PID {pid})"
+
+
+class KillFailedError(PortInUseError):
+    """Raised by ``reserve(..., kill_if_occupied=True)`` when the kill did not free the port
+    (the holder survived the signal, or the port stayed busy after it exited); nothing is
+    recorded."""
+
+    def __init__(self, port: int, occupier: Occupier | None, result: KillResult) -> None:
+        PortUnavailableError.__init__(
+            self, port, f"port {port} is still in use{_held_by(occupier)}: {result.message}"
+        )
+        self._occupier = occupier
+        self._result = result
+
+    @property
+    def result(self) -> KillResult:
+        """What the kill did."""
+        return self._result
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self._port, self._occupier, self._result))
 
 
 class PortAlreadyAllocatedError(PortUnavailableError):
@@ -286,24 +314,58 @@ class RegistryLockTimeoutError(RegistryError, TimeoutError):
         return (type(self), (self._path, self._timeout))
 
 
-class PermissionDeniedError(AioportsError, PermissionError):
-    """Raised when the OS refuses an operation (a bind, a signal, a file) or a kill policy does."""
+class DenialReason(enum.StrEnum):
+    """Why a :class:`PermissionDeniedError` was raised: who said no, and on what grounds."""
 
-    def __init__(self, message: str, *, pid: int | None = None) -> None:
+    #: the OS refused: ``EACCES``/``EPERM`` on a bind, a file or a signal, or psutil's
+    #: ``AccessDenied`` on a process or the socket table
+    OS_REFUSED = "os_refused"
+    #: aioports' kill policy: PID 1, the calling process, one of its ancestors or its
+    #: process-group leader (killing it would take the caller down)
+    PROTECTED_PROCESS = "protected_process"
+    #: aioports' kill policy: another user's process, without ``allow_other_users=True`` or
+    #: without root to act on it
+    OTHER_USER = "other_user"
+    #: aioports' kill policy: the holder's start time is unreadable, so a recycled PID could
+    #: not be told apart from it
+    UNKNOWN_START = "unknown_start"
+    #: the OS hides which process holds the port (another user's socket, without root)
+    HIDDEN_PROCESS = "hidden_process"
+
+
+class PermissionDeniedError(AioportsError, PermissionError):
+    """Raised when the OS refuses an operation (a bind, a signal, a file) or a kill policy does;
+    :attr:`reason` says which."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        pid: int | None = None,
+        reason: DenialReason = DenialReason.OS_REFUSED,
+    ) -> None:
         super().__init__(message)
         self._pid = pid
+        self._reason = DenialReason(reason)
 
     @property
     def pid(self) -> int | None:
         """The process concerned, if any."""
         return self._pid
 
+    @property
+    def reason(self) -> DenialReason:
+        """Why it was denied."""
+        return self._reason
+
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_permission_denied, (self._message, self._pid))
+        return (_rebuild_permission_denied, (self._message, self._pid, self._reason))
 
 
-def _rebuild_permission_denied(message: str, pid: int | None) -> PermissionDeniedError:
-    return PermissionDeniedError(message, pid=pid)
+def _rebuild_permission_denied(
+    message: str, pid: int | None, reason: DenialReason
+) -> PermissionDeniedError:
+    return PermissionDeniedError(message, pid=pid, reason=reason)
 
 
 class ProcessGoneError(AioportsError, ProcessLookupError):

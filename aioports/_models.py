@@ -15,6 +15,7 @@ __all__ = (
     "Allocation",
     "AllocationGroup",
     "CleanupResult",
+    "KillOutcome",
     "KillResult",
     "Occupier",
     "PortRange",
@@ -140,13 +141,16 @@ class ProbeResult:
     """A snapshot of whether a server could start on a port; it can change a moment later.
 
     :ivar port: the port probed
-    :ivar in_use: True when a typical server could not start on it now (see ``status`` for why)
     :ivar status: ``free``, ``in_use`` (a socket holds it) or ``denied`` (privileged port)
     """
 
     port: int
-    in_use: bool
-    status: PortStatus = PortStatus.FREE
+    status: PortStatus
+
+    @property
+    def in_use(self) -> bool:
+        """True when a typical server could not start on the port now (``status`` says why)."""
+        return self.status is not PortStatus.FREE
 
     def to_dict(self) -> dict[str, Any]:
         return {"port": self.port, "in_use": self.in_use, "status": self.status.value}
@@ -223,12 +227,15 @@ class AllocationGroup:
 class CleanupResult:
     """What ``cleanup()`` did.
 
-    :ivar cleaned: always True once the registry is empty
     :ivar released: how many allocations were removed
     """
 
-    cleaned: bool
     released: int
+
+    @property
+    def cleaned(self) -> bool:
+        """Always True: a cleanup that returns has emptied the registry."""
+        return True
 
     def to_dict(self) -> dict[str, Any]:
         return {"cleaned": self.cleaned, "released": self.released}
@@ -267,6 +274,9 @@ class Occupier:
     :ivar status: the socket state (``LISTEN``, ``ESTABLISHED``, ``TIME_WAIT``, ``NONE`` ...)
     :ivar parent_pids: the holder's ancestors, nearest first, as far as they can be seen (so
         a server started by a shell or a runner can be told apart from a stranger)
+    :ivar start_token: the holder's clock-independent start (Linux: boot id and start in
+        ticks since boot), when known; a kill checks it so that a recycled PID is never
+        signalled. Not part of :meth:`to_dict`.
     """
 
     pid: int | None
@@ -279,6 +289,7 @@ class Occupier:
     addresses: tuple[str, ...] = ()
     status: str = "LISTEN"
     parent_pids: tuple[int, ...] = ()
+    start_token: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -295,10 +306,25 @@ class Occupier:
         }
 
 
+class KillOutcome(enum.StrEnum):
+    """What ``kill_occupier()`` came to, decided where it happened."""
+
+    #: nothing held the port, or only a socket no process owns (a TIME_WAIT leftover)
+    NO_HOLDER = "no_holder"
+    #: processes held it, but every one exited before it could be signalled
+    EXITED_FIRST = "exited_first"
+    #: every holder was signalled and has exited
+    KILLED = "killed"
+    #: signalled, but some holder was still alive when the timeout ran out
+    SURVIVED = "survived"
+
+
 @dataclass(frozen=True, slots=True)
 class KillResult:
     """What ``kill_occupier()`` did.
 
+    :ivar outcome: what it came to, set where it happened: the one field to branch on, the
+        others give detail (keyword-only; ``no_holder`` for a result built without it)
     :ivar killed: True when every process that held the port was signalled and has exited
         (a zombie counts as exited: it holds no sockets)
     :ivar port: the port
@@ -322,6 +348,7 @@ class KillResult:
     port_free: bool = False
     message: str = ""
     occupiers: tuple[Occupier, ...] = ()
+    outcome: KillOutcome = field(default=KillOutcome.NO_HOLDER, kw_only=True)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -335,6 +362,7 @@ class KillResult:
             "port_free": self.port_free,
             "message": self.message,
             "occupiers": [o.to_dict() for o in self.occupiers],
+            "outcome": self.outcome.value,
         }
 
 

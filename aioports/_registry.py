@@ -35,9 +35,9 @@ import anyio.to_thread
 import orjson
 
 from ._errors import PermissionDeniedError, RegistryCorruptError, RegistryError
+from ._identity import ProcessIdentity, dead_owners
 from ._lock import InterProcessLock
 from ._models import Allocation, RepairResult
-from ._process import dead_owners
 
 __all__ = ("SCHEMA_VERSION", "Leases", "Registry", "decode")
 
@@ -54,8 +54,6 @@ _INLINE_DECODE_BYTES = 16 * 1024
 logger = logging.getLogger("aioports")
 
 Entry = dict[str, Any]
-# An owner process as the registry records it: PID, wall-clock start, start token.
-Owner = tuple[int, float, str | None]
 
 
 class Leases:
@@ -115,11 +113,11 @@ class Leases:
         """The ports of one group, ascending."""
         return sorted(p for p, e in self._entries.items() if e.get("group") == group_id)
 
-    def owners(self, hostname: str) -> set[Owner]:
+    def owners(self, hostname: str) -> set[ProcessIdentity]:
         """The ``(pid, create_time, token)`` owners of this host's owner-bound entries."""
         return {_owner(e) for e in self._entries.values() if _owned_here(e, hostname)}
 
-    def drop_owned_by(self, owners: set[Owner], hostname: str) -> int:
+    def drop_owned_by(self, owners: set[ProcessIdentity], hostname: str) -> int:
         """Remove this host's entries owned by ``owners``; returns how many went."""
         doomed = [
             port
@@ -143,8 +141,10 @@ def _owned_here(entry: Entry, hostname: str) -> bool:
     return entry.get("owner_pid") is not None and entry.get("hostname") == hostname
 
 
-def _owner(entry: Entry) -> Owner:
-    return (entry["owner_pid"], float(entry["owner_create_time"]), entry.get("owner_token"))
+def _owner(entry: Entry) -> ProcessIdentity:
+    return ProcessIdentity(
+        entry["owner_pid"], float(entry["owner_create_time"]), entry.get("owner_token")
+    )
 
 
 def _allocation(entry: Entry) -> Allocation:
