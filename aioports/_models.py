@@ -1,4 +1,5 @@
-"""The records aioports returns: frozen, slotted dataclasses with a ``to_dict()`` for JSON."""
+"""The records aioports returns: frozen, slotted dataclasses with a ``to_dict()`` for JSON
+(derived from their fields, see ``_records.py``)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from ._errors import InvalidPortError, InvalidRangeError
+from ._records import NOT_IN_JSON, Record, to_json
 
 __all__ = (
     "Allocation",
@@ -47,7 +49,7 @@ def validate_port(value: object) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class PortRange:
+class PortRange(Record):
     """An inclusive range of ports, validated on construction.
 
     :ivar start: the first port of the range
@@ -118,9 +120,6 @@ class PortRange:
     def __str__(self) -> str:
         return f"{self.start}-{self.end}"
 
-    def to_dict(self) -> dict[str, int]:
-        return {"start": self.start, "end": self.end}
-
 
 RangeLike = PortRange | tuple[int, int] | Mapping[str, int] | str
 
@@ -137,12 +136,14 @@ class PortStatus(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class ProbeResult:
+class ProbeResult(Record):
     """A snapshot of whether a server could start on a port; it can change a moment later.
 
     :ivar port: the port probed
     :ivar status: ``free``, ``in_use`` (a socket holds it) or ``denied`` (privileged port)
     """
+
+    _json_keys: ClassVar[tuple[str, ...]] = ("port", "in_use", "status")
 
     port: int
     status: PortStatus
@@ -152,12 +153,9 @@ class ProbeResult:
         """True when a typical server could not start on the port now (``status`` says why)."""
         return self.status is not PortStatus.FREE
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"port": self.port, "in_use": self.in_use, "status": self.status.value}
-
 
 @dataclass(frozen=True, slots=True)
-class Allocation:
+class Allocation(Record):
     """One entry of the shared registry.
 
     :ivar port: the allocated port
@@ -184,28 +182,16 @@ class Allocation:
     group: str | None = None
     role: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "port": self.port,
-            "allocated_at": self.allocated_at.isoformat(),
-            "metadata": dict(self.metadata),
-            "pid": self.pid,
-            "hostname": self.hostname,
-            "owner_pid": self.owner_pid,
-            "owner_create_time": self.owner_create_time,
-            "owner_token": self.owner_token,
-            "group": self.group,
-            "role": self.role,
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class AllocationGroup:
+class AllocationGroup(Record):
     """Ports allocated together in one registry update, one per role.
 
     :ivar group_id: the id that releases them all at once
     :ivar allocations: the entries, in role order
     """
+
+    _json_keys: ClassVar[tuple[str, ...]] = ("group_id", "ports", "allocations")
 
     group_id: str
     allocations: tuple[Allocation, ...]
@@ -215,20 +201,15 @@ class AllocationGroup:
         """Role name to port."""
         return {a.role or str(a.port): a.port for a in self.allocations}
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "group_id": self.group_id,
-            "ports": self.ports,
-            "allocations": [a.to_dict() for a in self.allocations],
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class CleanupResult:
+class CleanupResult(Record):
     """What ``cleanup()`` did.
 
     :ivar released: how many allocations were removed
     """
+
+    _json_keys: ClassVar[tuple[str, ...]] = ("cleaned", "released")
 
     released: int
 
@@ -237,12 +218,9 @@ class CleanupResult:
         """Always True: a cleanup that returns has emptied the registry."""
         return True
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"cleaned": self.cleaned, "released": self.released}
-
 
 @dataclass(frozen=True, slots=True)
-class RepairResult:
+class RepairResult(Record):
     """What ``repair()`` did.
 
     :ivar repaired: True when an unusable registry was moved aside and replaced by an empty one
@@ -254,12 +232,9 @@ class RepairResult:
     backup_path: str | None = None
     reason: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"repaired": self.repaired, "backup_path": self.backup_path, "reason": self.reason}
-
 
 @dataclass(frozen=True, slots=True)
-class Occupier:
+class Occupier(Record):
     """A process (or a socket with no visible process) that holds a port.
 
     :ivar pid: the holder's PID, or None when the OS does not show it (another user's process,
@@ -289,38 +264,30 @@ class Occupier:
     addresses: tuple[str, ...] = ()
     status: str = "LISTEN"
     parent_pids: tuple[int, ...] = ()
-    start_token: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "pid": self.pid,
-            "process_name": self.process_name,
-            "port": self.port,
-            "cmdline": list(self.cmdline),
-            "username": self.username,
-            "uid": self.uid,
-            "create_time": self.create_time,
-            "addresses": list(self.addresses),
-            "status": self.status,
-            "parent_pids": list(self.parent_pids),
-        }
+    start_token: str | None = field(default=None, metadata=NOT_IN_JSON)
 
 
 class KillOutcome(enum.StrEnum):
-    """What ``kill_occupier()`` came to, decided where it happened."""
+    """What ``kill_occupier()`` came to, decided where it happened.
 
-    #: nothing held the port, or only a socket no process owns (a TIME_WAIT leftover)
+    :cvar NO_HOLDER: nothing held the port, or only a socket no process owns (a TIME_WAIT
+        leftover)
+    :cvar EXITED_FIRST: processes held it, but every one exited before it could be
+        signalled (the port may still be busy a moment: ``port_free`` says)
+    :cvar KILLED: every holder was signalled and has exited (a zombie counts: it holds no
+        sockets)
+    :cvar SURVIVED: signalled, but some holder was still alive when the timeout ran out;
+        nothing more is sent (``force`` or ``escalate`` would have sent SIGKILL)
+    """
+
     NO_HOLDER = "no_holder"
-    #: processes held it, but every one exited before it could be signalled
     EXITED_FIRST = "exited_first"
-    #: every holder was signalled and has exited
     KILLED = "killed"
-    #: signalled, but some holder was still alive when the timeout ran out
     SURVIVED = "survived"
 
 
 @dataclass(frozen=True, slots=True)
-class KillResult:
+class KillResult(Record):
     """What ``kill_occupier()`` did.
 
     :ivar outcome: what it came to, set where it happened: the one field to branch on, the
@@ -350,24 +317,9 @@ class KillResult:
     occupiers: tuple[Occupier, ...] = ()
     outcome: KillOutcome = field(default=KillOutcome.NO_HOLDER, kw_only=True)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "killed": self.killed,
-            "port": self.port,
-            "pid": self.pid,
-            "process_name": self.process_name,
-            "pids": list(self.pids),
-            "signal": self.signal,
-            "escalated": self.escalated,
-            "port_free": self.port_free,
-            "message": self.message,
-            "occupiers": [o.to_dict() for o in self.occupiers],
-            "outcome": self.outcome.value,
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class Reservation:
+class Reservation(Record):
     """What ``reserve()`` recorded.
 
     :ivar port: the port, now held by a registry entry
@@ -383,18 +335,9 @@ class Reservation:
     occupier: Occupier | None
     allocation: Allocation
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "port": self.port,
-            "was_occupied": self.was_occupied,
-            "killed": self.killed,
-            "occupier": None if self.occupier is None else self.occupier.to_dict(),
-            "allocation": self.allocation.to_dict(),
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class ScanResult:
+class ScanResult(Record):
     """What ``scan()`` found: a snapshot of a whole range, port by port as ``probe()`` sees it.
 
     :ivar range: the range scanned
@@ -420,15 +363,9 @@ class ScanResult:
         return self.occupiers.get(port, ())
 
     def to_dict(self) -> dict[str, Any]:
-        in_use = []
-        for result in self.in_use:
-            entry = result.to_dict()
-            if self.occupiers is not None:
-                entry["occupiers"] = [o.to_dict() for o in self.holders(result.port)]
-            in_use.append(entry)
-        return {
-            "range": self.range.to_dict(),
-            "in_use": in_use,
-            "free": self.free,
-            "elapsed": self.elapsed,
-        }
+        # Deliberately not the fields: each in-use port carries its holders (when asked for).
+        data = {name: to_json(getattr(self, name)) for name in ("range", "in_use", "free")}
+        if self.occupiers is not None:
+            for entry in data["in_use"]:
+                entry["occupiers"] = to_json(self.holders(entry["port"]))
+        return data | {"elapsed": self.elapsed}

@@ -92,6 +92,17 @@ def test_message_attribute_and_pickle(
     assert getattr(clone, attribute) == value
 
 
+@pytest.mark.parametrize(("error", "attribute", "value", "text"), CASES)
+def test_context_attributes_are_read_only(
+    error: AioportsError, attribute: str, value: object, text: str
+) -> None:
+    if attribute == "args":
+        return
+    with pytest.raises(AttributeError, match="read-only"):
+        setattr(error, attribute, "changed")
+    assert getattr(error, attribute) == value
+
+
 def test_every_exported_error_has_a_case() -> None:
     exported = {
         obj for name in aioports.__all__
