@@ -24,15 +24,13 @@ from typing import Any
 import orjson
 
 from ._errors import RegistryCorruptError
-from ._models import Allocation
+from ._models import Allocation, ProcessIdentity
 
-__all__ = ("ENTRY_FIELDS", "SCHEMA_VERSION", "Entries", "Entry", "Owner", "decode")
+__all__ = ("ENTRY_FIELDS", "SCHEMA_VERSION", "Entries", "Entry", "decode")
 
 SCHEMA_VERSION = 1
 
 Entry = dict[str, Any]
-# An owner process as the registry records it: PID, wall-clock start, start token.
-Owner = tuple[int, float, str | None]
 
 _FIELDS = dataclasses.fields(Allocation)
 #: the keys an entry may have, in the dataclass's order
@@ -177,11 +175,11 @@ class Entries:
         """The ports of one group, ascending."""
         return sorted(p for p, e in self._entries.items() if e.get("group") == group_id)
 
-    def owners(self, hostname: str) -> set[Owner]:
-        """The ``(pid, create_time, token)`` owners of this host's owner-bound entries."""
+    def owners(self, hostname: str) -> set[ProcessIdentity]:
+        """The owner processes of this host's owner-bound entries."""
         return {_owner(e) for e in self._entries.values() if _owned_here(e, hostname)}
 
-    def drop_owned_by(self, owners: set[Owner], hostname: str) -> int:
+    def drop_owned_by(self, owners: set[ProcessIdentity], hostname: str) -> int:
         """Remove this host's entries owned by ``owners``; returns how many went."""
         doomed = [
             port
@@ -206,8 +204,10 @@ def _owned_here(entry: Entry, hostname: str) -> bool:
     return entry.get("owner_pid") is not None and entry.get("hostname") == hostname
 
 
-def _owner(entry: Entry) -> Owner:
-    return (entry["owner_pid"], float(entry["owner_create_time"]), entry.get("owner_token"))
+def _owner(entry: Entry) -> ProcessIdentity:
+    return ProcessIdentity(
+        entry["owner_pid"], float(entry["owner_create_time"]), entry.get("owner_token")
+    )
 
 
 def decode(data: bytes, path: Path) -> Entries:

@@ -211,7 +211,7 @@ class PortManager:
         """Remove every allocation from the registry, whoever made it."""
         async with self._registry.transaction() as entries:
             released = entries.clear()
-        return CleanupResult(cleaned=True, released=released)
+        return CleanupResult(released=released)
 
     async def repair(self) -> RepairResult:
         """Move an unusable registry aside (``registry.json.corrupt-<UTC time>``) and start
@@ -471,4 +471,4 @@ class PortManager:
 
 
 def _result(port: int, status: PortStatus) -> ProbeResult:
-    return ProbeResult(port=port, in_use=status is not PortStatus.FREE, status=status)
+    return ProbeResult(port=port, status=status)

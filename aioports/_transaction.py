@@ -22,8 +22,9 @@ import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ._entries import Entries, Owner, decode
+from ._entries import Entries, decode
 from ._errors import RegistryCorruptError
+from ._models import ProcessIdentity
 from ._steps import Blocking, Steps
 
 __all__ = (
@@ -49,8 +50,8 @@ TEMP_FLAGS = (
 )  # fmt: skip
 
 
-def _dead_owners(owners: set[Owner]) -> set[Owner]:
-    from ._process import dead_owners  # psutil: loaded only when an owner must be checked
+def _dead_owners(owners: set[ProcessIdentity]) -> set[ProcessIdentity]:
+    from ._identity import dead_owners  # psutil: loaded only when an owner must be checked
 
     return dead_owners(owners)
 

@@ -117,7 +117,7 @@ def test_live_state_rules(
     status: PortStatus,
     expected: LiveState,
 ) -> None:
-    probe = ProbeResult(port=4000, in_use=status is not PortStatus.FREE, status=status)
+    probe = ProbeResult(port=4000, status=status)
     pid, *parents = (holder,) if isinstance(holder, int | None) else holder
     occupier = (
         None

@@ -148,8 +148,8 @@ def test_reserve_sentences_and_documents() -> None:
 
 def test_scan_report_takes_the_first_holder() -> None:
     span = PortRange(3000, 3003)
-    busy = ProbeResult(3001, True, PortStatus.IN_USE)
-    bound = ProbeResult(3002, True, PortStatus.IN_USE)
+    busy = ProbeResult(3001, PortStatus.IN_USE)
+    bound = ProbeResult(3002, PortStatus.IN_USE)
     result = ScanResult(span, (busy, bound), free=2, occupiers={3001: (NODE, NODE)})
     expected = ScanReport(range=span, in_use=((busy, NODE), (bound, None)), free=2)
     assert _scan_report(span, result) == expected

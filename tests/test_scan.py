@@ -72,7 +72,7 @@ async def test_iter_scan_gives_every_port_in_order(manager: PortManager) -> None
         results = [r async for r in manager.iter_scan((start, start + BLOCK + 9))]
     assert [r.port for r in results] == list(range(start, start + BLOCK + 10))
     assert [r.port for r in results if r.in_use] == busy
-    assert results[1] == ProbeResult(port=start + 1, in_use=False, status=PortStatus.FREE)
+    assert results[1] == ProbeResult(port=start + 1, status=PortStatus.FREE)
 
 
 async def test_worker_process_share_is_right(manager: PortManager) -> None:
