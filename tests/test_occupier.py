@@ -10,8 +10,19 @@ from dataclasses import replace
 import anyio
 import psutil
 import pytest
-from helpers import bindable, free_port, listener_process, run_python
-from processes import FORKED, GRACEFUL, NEGLECTFUL, POLITE, STUBBORN, alive, exited_pid, spawn
+from helpers import bindable, free_port
+from processes import (
+    FORKED,
+    GRACEFUL,
+    NEGLECTFUL,
+    POLITE,
+    STUBBORN,
+    alive,
+    exited_pid,
+    listener_process,
+    run_python,
+    spawn,
+)
 
 from aioports import (
     AioportsError,

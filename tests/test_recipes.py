@@ -13,7 +13,8 @@ from pathlib import Path
 import anyio
 import anyio.abc
 import pytest
-from helpers import free_block, listener_process, reap
+from helpers import free_block
+from processes import listener_process, reap
 
 import aioports
 from aioports import PortManager
