@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import EXECUTABLE, CliRunner, Executable, as_nobody, validate
 from helpers import free_block, free_port
+from processes import reap
 
 ASCII_LOCALE = {"LC_ALL": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}
 needs_root = pytest.mark.skipif(
@@ -56,20 +57,35 @@ def test_output_the_locale_cannot_encode_never_fails(exe: Executable) -> None:
 
 def test_a_failed_write_to_stdout_is_one_line_on_stderr(cli: CliRunner, exe: Executable) -> None:
     cli("--allocate")
+    # All three at once: a full stdout, and two runs started with stdout closed.
     with open("/dev/full", "w") as full:
         proc = exe.popen("--list", stdout=full)
+    closed_runs = [
+        (
+            args,
+            subprocess.Popen(
+                ["sh", "-c", 'exec "$@" >&-', "sh", EXECUTABLE, *args],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=exe.env(),
+            ),
+        )
+        for args in (["--version"], ["--list", "--json"])
+    ]
+    try:
         _, err = proc.communicate(timeout=60)
-    assert (proc.returncode, err) == (
-        1, "aioports: error: cannot write to standard output: No space left on device\n"
-    )  # fmt: skip
-    for args in (["--version"], ["--list", "--json"]):
-        closed = subprocess.run(
-            ["sh", "-c", 'exec "$@" >&-', "sh", EXECUTABLE, *args],
-            capture_output=True, text=True, env=exe.env(), timeout=60, check=False,
+        assert (proc.returncode, err) == (
+            1, "aioports: error: cannot write to standard output: No space left on device\n"
         )  # fmt: skip
-        assert (closed.returncode, closed.stderr) == (
-            1, "aioports: error: standard output is closed\n"
-        ), args  # fmt: skip
+        for args, closed in closed_runs:
+            _, closed_err = closed.communicate(timeout=60)
+            assert (closed.returncode, closed_err) == (
+                1, "aioports: error: standard output is closed\n"
+            ), args  # fmt: skip
+    finally:
+        for run in (proc, *(closed for _, closed in closed_runs)):
+            reap(run)
 
 
 def test_a_broken_default_range_blocks_only_the_commands_that_use_it(
