@@ -7,8 +7,7 @@ import os
 from pathlib import Path
 
 import psutil
-from helpers import run_python
-from processes import POLITE, alive, spawn
+from processes import POLITE, alive, run_python, spawn
 
 from aioports import Occupier
 from aioports._identity import (

@@ -13,7 +13,8 @@ import anyio
 import anyio.lowlevel
 import orjson
 import pytest
-from helpers import free_block, reap, registry_locked_elsewhere
+from helpers import free_block
+from processes import reap, registry_locked_elsewhere
 
 import aioports
 from aioports import PortManager, RegistryError, RegistryLockTimeoutError

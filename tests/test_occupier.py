@@ -11,8 +11,19 @@ import anyio
 import anyio.to_thread
 import psutil
 import pytest
-from helpers import bindable, free_port, listener_process, run_python
-from processes import FORKED, GRACEFUL, NEGLECTFUL, POLITE, STUBBORN, alive, exited_pid, spawn
+from helpers import bindable, free_port
+from processes import (
+    FORKED,
+    GRACEFUL,
+    NEGLECTFUL,
+    POLITE,
+    STUBBORN,
+    alive,
+    exited_pid,
+    listener_process,
+    run_python,
+    spawn,
+)
 
 import aioports._takeover
 from aioports import (

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import anyio
 import anyio.lowlevel
 import pytest
-from helpers import bindable, free_block, listener_process
+from helpers import bindable, free_block
+from processes import listener_process
 from scan_scenarios import time_wait_reuse
 
 from aioports import (
