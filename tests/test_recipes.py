@@ -39,7 +39,7 @@ RECIPE = re.compile(
 SCRIPTS = {
     "readme-async": r"serving on \d+",
     "readme-sync": r"allocated \d+\nleased \d+",
-    "library-tour": r"3000 is (in use|available)\n(.*\n)*CleanupResult\(cleaned=True, released=2\)",
+    "library-tour": r"3000 is (in use|available)\n(.*\n)*CleanupResult\(released=2\)",
     "lease": r"serving on \d+",
     "handoff-asyncio": r"b'ping\\n'",
     "handoff-anyio": r"b'ping'",
