@@ -337,7 +337,7 @@ class PortManager:
         port: int,
         *,
         force: bool = False,
-        timeout: float = 3.0,  # noqa: ASYNC109 - the seed's grace period, not a call deadline
+        timeout: float = 3.0,  # noqa: ASYNC109 - a grace period, not a call deadline
         escalate: bool = False,
         allow_other_users: bool = False,
     ) -> KillResult:
@@ -377,7 +377,7 @@ class PortManager:
         kill_if_occupied: bool = False,
         force: bool = False,
         metadata: Mapping[str, Any] | None = None,
-        timeout: float = 3.0,  # noqa: ASYNC109 - the seed's grace period, not a call deadline
+        timeout: float = 3.0,  # noqa: ASYNC109 - a grace period, not a call deadline
         escalate: bool = False,
         allow_other_users: bool = False,
     ) -> Reservation:
