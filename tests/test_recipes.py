@@ -55,7 +55,7 @@ SHELL = {
     "cli-worktree": r"Allocated port group [0-9a-f]+\.",
 }
 #: test files, run together under pytest
-PYTEST = ("readme-pytest", "pytest-socket", "pytest-factory")
+PYTEST = ("readme-pytest", "pytest-socket", "pytest-factory", "pytest-session")
 #: recipes with a test of their own below
 OWN_TESTS = ("uvicorn-app", "handoff-uvicorn", "handoff-child", "take-over")
 
@@ -205,12 +205,15 @@ def test_shell_recipe(name: str, expected: str, tmp_path: Path, registry_path: P
 
 
 def test_pytest_recipes(tmp_path: Path, registry_path: Path) -> None:
+    tests = 0
     for name in PYTEST:
         path = tmp_path / f"test_{name.replace('-', '_')}.py"
-        path.write_text(recipe(name, "python"), encoding="utf-8")
+        code = recipe(name, "python")
+        tests += len(re.findall(r"^(?:async )?def test_", code, re.MULTILINE))
+        path.write_text(code, encoding="utf-8")
     args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)]
     out = _run(args, _env(registry_path), tmp_path)
-    assert f"{len(PYTEST)} passed" in out, out
+    assert f"{tests} passed" in out, out
     assert _allocations(registry_path) == []
 
 
