@@ -128,7 +128,9 @@ def commit(core: RegistryCore, temp: Path, lock_fd: int) -> None:
             strays = [e.name for e in names if is_stray_temp(e.name, prefix)]
         strays = [name for name in strays if name != temp.name]
         for name in strays:
-            with contextlib.suppress(FileNotFoundError):
+            # Gone already, or another user's file planted in a shared sticky folder (EPERM):
+            # either way not ours to wait for.
+            with contextlib.suppress(OSError):
                 os.unlink(folder / name)
         os.replace(temp, core.path)
     except BaseException:

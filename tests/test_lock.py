@@ -169,3 +169,14 @@ def test_the_registry_on_disk_is_compact_json(registry_path: Path) -> None:
     data = registry_path.read_bytes()
     assert b"\n" not in data.rstrip(b"\n")
     assert orjson.loads(data)["leases"][str(start)]["metadata"] == {"app": "x"}
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_as_the_settings_file_is_refused_without_hanging(
+    registry_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AIOPORTS_RANGE", raising=False)
+    registry_path.parent.mkdir(parents=True)
+    os.mkfifo(settings_path(registry_path))
+    with pytest.raises(aioports.ConfigError, match="not a regular file"):
+        aioports.allocate_sync(registry_path=registry_path)
