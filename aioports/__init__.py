@@ -14,8 +14,10 @@ from ._version import __version__ as __version__
 
 if TYPE_CHECKING:
     from ._errors import AioportsError as AioportsError
+    from ._errors import ArgumentTypeError as ArgumentTypeError
     from ._errors import ConfigError as ConfigError
     from ._errors import DenialReason as DenialReason
+    from ._errors import InvalidArgumentError as InvalidArgumentError
     from ._errors import InvalidMetadataError as InvalidMetadataError
     from ._errors import InvalidPortError as InvalidPortError
     from ._errors import InvalidRangeError as InvalidRangeError
@@ -50,8 +52,10 @@ if TYPE_CHECKING:
 #: public name -> the private module that defines it
 _SOURCES: dict[str, str] = {
     "AioportsError": "_errors",
+    "ArgumentTypeError": "_errors",
     "ConfigError": "_errors",
     "DenialReason": "_errors",
+    "InvalidArgumentError": "_errors",
     "InvalidMetadataError": "_errors",
     "InvalidPortError": "_errors",
     "InvalidRangeError": "_errors",
@@ -88,9 +92,11 @@ __all__ = (
     "AioportsError",
     "Allocation",
     "AllocationGroup",
+    "ArgumentTypeError",
     "CleanupResult",
     "ConfigError",
     "DenialReason",
+    "InvalidArgumentError",
     "InvalidMetadataError",
     "InvalidPortError",
     "InvalidRangeError",

@@ -16,8 +16,9 @@ from typing import Any
 
 import orjson
 
+from . import _checks
 from ._entries import Entries
-from ._errors import InvalidMetadataError
+from ._errors import ArgumentTypeError, InvalidArgumentError, InvalidMetadataError
 from ._models import Allocation, PortRange, ProcessIdentity
 from ._probe import BindProber
 from ._search import find_free_ports
@@ -66,12 +67,11 @@ def prepare(
     stored_metadata = json_object(metadata)
     owner: ProcessIdentity | None = None
     if owner_pid is not None:
-        if isinstance(owner_pid, bool) or not isinstance(owner_pid, int) or owner_pid < 1:
-            raise ValueError(f"owner_pid must be a positive PID, got {owner_pid!r}")
-        owner = yield Blocking(_owner_identity, (owner_pid,))
+        owner = yield Blocking(_owner_identity, (_checks.owner_pid(owner_pid),))
     request = Request(span, stored_metadata, owner, roles)
     if request.count > len(span):
-        raise ValueError(f"{request.count} ports cannot fit in range {span}, which has {len(span)}")
+        reason = f"{request.count} ports cannot fit in range {span}, which has {len(span)}"
+        raise InvalidArgumentError("count", request.count, reason)
     return request
 
 
@@ -109,31 +109,39 @@ def record(
     return allocations
 
 
-def role_names(count: int, roles: Sequence[str] | None) -> list[str]:
+def role_names(count: int, roles: Sequence[str] | str | None) -> list[str]:
     """The role of each port of a group: ``roles`` checked, or ``port1`` ... ``portN``.
+    A string is the comma form (``"web,api"``), as the command line takes it.
 
-    :raises ValueError: when ``roles`` do not match ``count`` or repeat a name.
+    :raises InvalidArgumentError: when ``roles`` do not match ``count`` or repeat a name.
+    :raises ArgumentTypeError: when ``roles`` is not a sequence of strings.
     """
     if roles is None:
         return [f"port{i}" for i in range(1, count + 1)]
-    names = list(roles)
+    if isinstance(roles, str):
+        names: list[object] = [name.strip() for name in roles.split(",")]
+    elif isinstance(roles, Sequence):
+        names = list(roles)
+    else:
+        raise ArgumentTypeError("roles", roles, "expected role names, or 'a,b,c' text")
     if len(names) != count:
-        raise ValueError(f"{count} ports need {count} roles, got {len(names)}: {_listed(names)}")
+        reason = f"{count} ports need {count} roles, got {len(names)}: {_listed(names)}"
+        raise InvalidArgumentError("roles", roles, reason)
     if any(not isinstance(n, str) or not n.strip() for n in names):
-        raise ValueError(f"roles must be non-empty text, got {_listed(names)}")
+        raise InvalidArgumentError(
+            "roles", roles, f"roles must be non-empty text, got {_listed(names)}"
+        )
     if len(set(names)) != len(names):
-        raise ValueError(f"roles must be distinct, got {_listed(names)}")
-    return names
+        raise InvalidArgumentError("roles", roles, f"roles must be distinct, got {_listed(names)}")
+    return [str(n) for n in names]
 
 
 def check_group_size(count: object) -> int:
     """``count`` if it is a whole number of ports from 1 to 65535.
 
-    :raises ValueError: otherwise.
+    :raises InvalidArgumentError: otherwise.
     """
-    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 65535:
-        raise ValueError(f"a group needs a whole number of ports from 1 to 65535, got {count!r}")
-    return count
+    return _checks.group_size(count)
 
 
 def _listed(names: Sequence[object]) -> str:

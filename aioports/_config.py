@@ -110,9 +110,17 @@ def resolve_range(
 def _config_range(config: Mapping[str, Any]) -> Any:
     if not isinstance(config, Mapping):
         raise InvalidRangeError(config, "config must be a mapping like {'ports': {'range': ...}}")
+    unknown = sorted(map(str, set(config) - {"ports"}))
+    if unknown:
+        raise InvalidRangeError(config, f"unknown config keys {unknown}; the one key is 'ports'")
     ports = config.get("ports")
     if ports is None:
         return None
     if not isinstance(ports, Mapping):
         raise InvalidRangeError(ports, "config['ports'] must be a mapping with a 'range' key")
+    unknown = sorted(map(str, set(ports) - {"range"}))
+    if unknown:
+        raise InvalidRangeError(
+            ports, f"unknown config['ports'] keys {unknown}; the one is 'range'"
+        )
     return ports.get("range")

@@ -6,6 +6,8 @@ Every error the library raises derives from :class:`AioportsError`::
     ├─ InvalidPortError(AioportsError, ValueError)        not an int in 1-65535
     ├─ InvalidRangeError(AioportsError, ValueError)       empty, inverted or out-of-bounds range
     ├─ InvalidMetadataError(AioportsError, ValueError)    metadata that is not a JSON object
+    ├─ InvalidArgumentError(AioportsError, ValueError)    any other unusable argument
+    │  └─ ArgumentTypeError(InvalidArgumentError, TypeError)  ... of the wrong type
     ├─ PortUnavailableError                               a port that cannot be handed out
     │  ├─ PortInUseError                                  an OS process holds it
     │  │  └─ KillFailedError                              ... and reserve()'s kill did not free it
@@ -37,8 +39,10 @@ T = TypeVar("T")
 
 __all__ = (
     "AioportsError",
+    "ArgumentTypeError",
     "ConfigError",
     "DenialReason",
+    "InvalidArgumentError",
     "InvalidMetadataError",
     "InvalidPortError",
     "InvalidRangeError",
@@ -139,6 +143,31 @@ class InvalidMetadataError(AioportsError, ValueError):
     def __init__(self, reason: str) -> None:
         super().__init__(f"invalid metadata: {reason}")
         self._reason = reason
+
+
+def _shown(value: object) -> str:
+    """``repr(value)``, cut short: a 100,000-character argument must not fill the screen."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
+
+
+class InvalidArgumentError(AioportsError, ValueError):
+    """Raised when an argument other than a port, a range or metadata is unusable: a group
+    size, roles, an owner PID, a group id, a timeout, a host, a lock timeout, a concurrency."""
+
+    argument: Context[str] = Context("The name of the argument.")
+    value: Context[object] = Context("What the caller passed.")
+    reason: Context[str] = Context("What is allowed.")
+
+    def __init__(self, argument: str, value: object, reason: str) -> None:
+        super().__init__(f"invalid {argument} {_shown(value)}: {reason}")
+        self._argument = argument
+        self._value = value
+        self._reason = reason
+
+
+class ArgumentTypeError(InvalidArgumentError, TypeError):
+    """Raised when an argument has the wrong type (``lock_timeout="5"``, ``host=5``)."""
 
 
 class PortUnavailableError(AioportsError):

@@ -15,6 +15,7 @@ which our ``listen()`` fails: holding it that way would protect nothing.
 from __future__ import annotations
 
 import contextlib
+import errno
 import ipaddress
 import socket
 import sys
@@ -24,6 +25,7 @@ from types import TracebackType
 from typing import NoReturn
 
 from ._entries import Entries
+from ._errors import ArgumentTypeError, InvalidArgumentError
 from ._models import Allocation
 from ._probe import IN_USE_ERRNOS
 
@@ -42,18 +44,20 @@ class SocketClaim:
     the bind itself keeps every other program off it.
 
     :param host: an IP address literal; its version picks the address family
-    :raises ValueError: when ``host`` is not an IP address.
+    :raises InvalidArgumentError: when ``host`` is not an IP address (``ArgumentTypeError``
+        when it is not text); binding it raises it too when it is no address of this host.
     """
 
     __slots__ = ("_family", "_host", "socket")
 
     def __init__(self, host: str) -> None:
+        if not isinstance(host, str):
+            raise ArgumentTypeError("host", host, "expected an IP address such as '127.0.0.1'")
         try:
             address = ipaddress.ip_address(host)
         except ValueError:
-            raise ValueError(
-                f"host must be an IP address such as '127.0.0.1', '0.0.0.0', '::1' or '::', "
-                f"got {host!r}"
+            raise InvalidArgumentError(
+                "host", host, "expected an IP address such as '127.0.0.1', '0.0.0.0', '::1' or '::'"
             ) from None
         self._host = str(address)
         self._family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
@@ -73,6 +77,9 @@ class SocketClaim:
             sock.close()
             if exc.errno in IN_USE_ERRNOS:
                 return False
+            if exc.errno == errno.EADDRNOTAVAIL:
+                reason = "not an address of this host (use 127.0.0.1, ::1, 0.0.0.0 or ::)"
+                raise InvalidArgumentError("host", self._host, reason) from None
             raise
         self.socket = sock
         return True

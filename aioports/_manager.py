@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 
 import anyio.to_thread
 
+from . import _checks
 from ._allocation import check_group_size, json_object, prepare, record, role_names
 from ._config import default_registry_path, range_setting
 from ._lease import Lease, SocketClaim, lease_context, release_if_ours
@@ -70,6 +71,8 @@ class PortManager:
         lock_timeout: float = 10.0,
         poll_interval: float = 0.05,
     ) -> None:
+        lock_timeout = _checks.seconds("lock_timeout", lock_timeout)
+        _checks.seconds("poll_interval", poll_interval)
         path = default_registry_path() if registry_path is None else Path(registry_path)
         setting = range_setting(range, config)
         # None: no argument, config or environment decided; the saved setting is read on use.
@@ -191,8 +194,7 @@ class PortManager:
         :return: the ports released, ascending; empty when no such group is allocated.
         :raises ValueError: when ``group_id`` is not a non-empty string.
         """
-        if not isinstance(group_id, str) or not group_id:
-            raise ValueError(f"a group id is a non-empty string, got {group_id!r}")
+        group_id = _checks.group_id(group_id)
         async with self._registry.transaction() as entries:
             ports = entries.group_ports(group_id)
             for port in ports:

@@ -34,7 +34,8 @@ __all__ = (
 MIN_PORT = 1
 MAX_PORT = 65535
 
-_RANGE_TEXT = re.compile(r"^\s*(\d+)\s*(?:-|:|\.\.)\s*(\d+)\s*$")
+# ASCII digits only, as for ports: \d would also take other scripts' digits.
+_RANGE_TEXT = re.compile(r"^\s*([0-9]+)\s*(?:-|:|\.\.)\s*([0-9]+)\s*$")
 
 
 def validate_port(value: object) -> int:
@@ -82,7 +83,10 @@ class PortRange(Record):
         match = _RANGE_TEXT.match(text)
         if match is None:
             raise InvalidRangeError(text, "expected text like '4000-4999'")
-        return cls(int(match.group(1)), int(match.group(2)))
+        bounds = match.group(1, 2)
+        if any(len(bound.lstrip("0")) > 5 for bound in bounds):  # int() of 4,300 digits fails
+            raise InvalidRangeError(text, "a bound is outside 1-65535")
+        return cls(int(bounds[0]), int(bounds[1]))
 
     @classmethod
     def coerce(cls, value: RangeLike) -> PortRange:

@@ -28,6 +28,7 @@ import anyio.abc
 import anyio.lowlevel
 import anyio.to_thread
 
+from . import _checks
 from ._errors import PermissionDeniedError
 from ._models import Occupier, PortRange, PortStatus, ProbeResult, ScanResult
 from ._occupier import occupiers_by_port
@@ -54,9 +55,9 @@ def resolve_lanes(span: PortRange, concurrency: int | None) -> int:
     :raises ValueError: when ``concurrency`` is not None or a positive whole number.
     """
     if concurrency is not None:
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-            raise ValueError(f"concurrency must be a positive whole number, got {concurrency!r}")
-        return min(concurrency, MAX_EXPLICIT_LANES, len(span))
+        return min(  # a whole number >= 1, else InvalidArgumentError
+            _checks.positive_int("concurrency", concurrency), MAX_EXPLICIT_LANES, len(span)
+        )
     if len(span) < WORKER_MIN_PORTS:
         return 1
     try:

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from . import _checks
 from ._allocation import check_group_size, prepare, record, role_names
 from ._config import RangeSetting, default_registry_path, range_setting
 from ._lease import Lease, SocketClaim, release_if_ours
@@ -63,6 +64,7 @@ class SyncPortManager:
         *,
         lock_timeout: float = 10.0,
     ) -> None:
+        lock_timeout = _checks.seconds("lock_timeout", lock_timeout)
         path = default_registry_path() if registry_path is None else Path(registry_path)
         self._range = None if range is None else PortRange.coerce(range)
         self._registry = SyncRegistry(path.expanduser().absolute(), lock_timeout=lock_timeout)
@@ -121,8 +123,7 @@ class SyncPortManager:
 
     def release_group(self, group_id: str) -> list[int]:
         """See :meth:`PortManager.release_group`."""
-        if not isinstance(group_id, str) or not group_id:
-            raise ValueError(f"a group id is a non-empty string, got {group_id!r}")
+        group_id = _checks.group_id(group_id)
         with self._registry.transaction() as entries:
             ports = entries.group_ports(group_id)
             for port in ports:

@@ -10,7 +10,6 @@ The port itself is probed inline (a non-blocking bind costs microseconds).
 from __future__ import annotations
 
 import logging
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import replace
@@ -20,6 +19,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
+from . import _checks
 from ._errors import KillFailedError, PortAlreadyAllocatedError, PortInUseError
 from ._identity import is_gone, send_signal, signal_name
 from ._models import Allocation, KillOutcome, KillResult, Occupier, PortStatus, Reservation
@@ -38,13 +38,9 @@ _LONGEST_PAUSE = 0.02
 def validate_timeout(timeout: object) -> float:
     """``timeout`` as seconds, if it is a finite, non-negative number.
 
-    :raises ValueError: otherwise.
+    :raises InvalidArgumentError: otherwise (``ArgumentTypeError`` for a wrong type).
     """
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
-        raise ValueError(f"timeout must be a number of seconds, got {timeout!r}")
-    if not math.isfinite(timeout) or timeout < 0:
-        raise ValueError(f"timeout must be a finite number of seconds >= 0, got {timeout!r}")
-    return float(timeout)
+    return _checks.seconds("timeout", timeout)
 
 
 async def detect(port: int) -> list[Occupier]:

@@ -10,8 +10,10 @@ import aioports
 from aioports import (
     AioportsError,
     Allocation,
+    ArgumentTypeError,
     ConfigError,
     DenialReason,
+    InvalidArgumentError,
     InvalidMetadataError,
     InvalidPortError,
     InvalidRangeError,
@@ -77,6 +79,9 @@ CASES: list[tuple[AioportsError, str, object, str]] = [
     (PermissionDeniedError("init", pid=1, reason=DenialReason.PROTECTED_PROCESS), "reason",
      DenialReason.PROTECTED_PROCESS, "init"),
     (ProcessGoneError(1234), "pid", 1234, "1234"),
+    (InvalidArgumentError("owner_pid", -1, "expected a whole number 1 or more"), "argument",
+     "owner_pid", "invalid owner_pid -1"),
+    (ArgumentTypeError("host", 5, "expected an IP address"), "value", 5, "invalid host 5"),
     (ConfigError("$AIOPORTS_RANGE: bad"), "args", ("$AIOPORTS_RANGE: bad",), "AIOPORTS_RANGE"),
 ]  # fmt: skip
 
