@@ -20,7 +20,13 @@ import anyio
 import anyio.to_thread
 
 from . import _checks
-from ._errors import KillFailedError, PortAlreadyAllocatedError, PortInUseError
+from ._errors import (
+    DenialReason,
+    KillFailedError,
+    PermissionDeniedError,
+    PortAlreadyAllocatedError,
+    PortInUseError,
+)
 from ._identity import is_gone, send_signal, signal_name
 from ._models import Allocation, KillOutcome, KillResult, Occupier, PortStatus, Reservation
 from ._occupier import ORPHAN_STATES, identity_of, occupiers_by_port, refusal
@@ -174,6 +180,13 @@ async def reserve_port(
     would stall every other aioports user); the registry is checked before and again when
     recording.
     """
+    status = prober.status(port)
+    if status is PortStatus.DENIED:
+        # Recording it would promise a port this user can never serve on.
+        raise PermissionDeniedError(
+            f"port {port} is privileged: this user may not bind it, so it was not reserved",
+            reason=DenialReason.OS_REFUSED,
+        )
     async with registry.transaction() as leases:
         existing = leases.get(port)
     if existing is not None:
@@ -182,7 +195,7 @@ async def reserve_port(
     killed = False
     # Only a port a server could not start on has a holder worth finding: a free one needs
     # no socket-table lookup (which macOS refuses to non-root users).
-    if prober.status(port) is PortStatus.IN_USE:
+    if status is PortStatus.IN_USE:
         holders = _holders(await detect(port))
         if not holders:
             raise PortInUseError(port, None)  # bound by a socket the socket table does not show

@@ -68,3 +68,23 @@ async def test_another_users_process_needs_the_explicit_flag(manager: PortManage
         result = await manager.kill_occupier(child.port, allow_other_users=True)
         assert result.killed, result.message
         assert bindable(child.port)
+
+
+RESERVE_AS_NOBODY = """
+import asyncio, os, sys
+from aioports import PermissionDeniedError, PortManager
+os.setgid(65534)
+os.setuid(65534)
+try:
+    asyncio.run(PortManager(sys.argv[1]).reserve(81))
+except PermissionDeniedError as exc:
+    print("refused:", exc)
+else:
+    print("reserved")
+"""
+
+
+def test_reserving_a_privileged_port_as_a_normal_user_is_refused(tmp_path: object) -> None:
+    # Nothing is recorded, nor even opened: the registry path is one nobody could not write.
+    out = run_python(RESERVE_AS_NOBODY, os.path.join(str(tmp_path), "registry.json"))
+    assert out.startswith("refused: port 81 is privileged"), out
