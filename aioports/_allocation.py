@@ -17,12 +17,15 @@ from typing import Any
 import orjson
 
 from . import _checks
-from ._entries import Entries
+from ._entries import MAX_METADATA_DEPTH, Entries, is_metadata
 from ._errors import ArgumentTypeError, InvalidArgumentError, InvalidMetadataError
 from ._models import Allocation, PortRange, ProcessIdentity
 from ._probe import BindProber
 from ._search import find_free_ports
 from ._steps import Blocking, Steps
+
+#: the most metadata one allocation may carry, as JSON: room for any key, never a screenful
+MAX_METADATA_BYTES = 16 * 1024
 
 __all__ = ("Request", "json_object", "prepare", "record", "role_names")
 
@@ -158,7 +161,14 @@ def json_object(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
     if not isinstance(metadata, Mapping):
         raise InvalidMetadataError(f"expected a mapping, got {type(metadata).__name__}")
     try:
-        copy: dict[str, Any] = orjson.loads(orjson.dumps(dict(metadata)))
+        encoded = orjson.dumps(dict(metadata))
     except TypeError as exc:
         raise InvalidMetadataError(f"not JSON-serialisable ({exc})") from exc
+    if len(encoded) > MAX_METADATA_BYTES:
+        raise InvalidMetadataError(
+            f"{len(encoded):,} bytes as JSON, over the {MAX_METADATA_BYTES:,} one allocation may carry"
+        )
+    copy: dict[str, Any] = orjson.loads(encoded)
+    if not is_metadata(copy):
+        raise InvalidMetadataError(f"nested more than {MAX_METADATA_DEPTH} levels deep")
     return copy

@@ -15,6 +15,7 @@ built from an entry and the validation all follow from the dataclass.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -26,7 +27,15 @@ import orjson
 from ._errors import RegistryCorruptError
 from ._models import Allocation, ProcessIdentity
 
-__all__ = ("ENTRY_FIELDS", "SCHEMA_VERSION", "Entries", "Entry", "decode")
+__all__ = (
+    "ENTRY_FIELDS",
+    "MAX_METADATA_DEPTH",
+    "SCHEMA_VERSION",
+    "Entries",
+    "Entry",
+    "decode",
+    "salvage",
+)
 
 SCHEMA_VERSION = 1
 
@@ -61,16 +70,38 @@ def _optional(check: Callable[[object], bool]) -> Callable[[object], bool]:
 
 
 #: how each field of an entry is checked; a test keeps its keys equal to ENTRY_FIELDS
+#: how deep metadata may nest: orjson cannot write past 254 levels, and no caller needs 32
+MAX_METADATA_DEPTH = 32
+
+
+def _depth(value: object, limit: int) -> int:
+    """How deep ``value`` nests, counted up to ``limit + 1`` at most."""
+    if limit < 0:
+        return 1
+    if isinstance(value, dict):
+        return 1 + max((_depth(v, limit - 1) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v, limit - 1) for v in value), default=0)
+    return 0
+
+
+def is_metadata(value: object) -> bool:
+    return isinstance(value, dict) and _depth(value, MAX_METADATA_DEPTH) <= MAX_METADATA_DEPTH
+
+
+def _is_start_time(value: object) -> bool:
+    return isinstance(value, int | float) and not _is_bool(value) and 0 <= value < math.inf
+
+
+#: how each field of an entry is checked; a test keeps its keys equal to ENTRY_FIELDS
 CHECKS: dict[str, Callable[[object], bool]] = {
     "port": lambda v: _is_int(v) and 1 <= v <= 65535,  # type: ignore[operator]
     "allocated_at": _is_timestamp,
-    "metadata": lambda v: isinstance(v, dict),
-    "pid": _is_int,
+    "metadata": is_metadata,
+    "pid": lambda v: _is_int(v) and v >= 0,  # type: ignore[operator]
     "hostname": lambda v: isinstance(v, str),
-    "owner_pid": _optional(_is_int),
-    "owner_create_time": _optional(
-        lambda v: isinstance(v, int | float) and not isinstance(v, bool)
-    ),
+    "owner_pid": _optional(lambda v: _is_int(v) and v >= 1),  # type: ignore[operator]
+    "owner_create_time": _optional(_is_start_time),
     "owner_token": _optional(lambda v: isinstance(v, str)),
     "group": _optional(lambda v: isinstance(v, str)),
     "role": _optional(lambda v: isinstance(v, str)),
@@ -111,8 +142,9 @@ def entry_problem(key: str, raw: Any) -> str | None:
         return f"has an invalid port {port!r}"
     if not CHECKS["allocated_at"](raw["allocated_at"]):
         return "has an invalid allocated_at"
-    if not all(CHECKS[name](value) for name, value in raw.items()):
-        return "has a field of the wrong type"
+    wrong = [name for name, value in raw.items() if not CHECKS[name](value)]
+    if wrong:
+        return f"has an invalid {', '.join(wrong)}"
     if (raw.get("owner_pid") is None) != (raw.get("owner_create_time") is None):
         return "has an owner_pid without owner_create_time (or the reverse)"
     return None
@@ -218,6 +250,25 @@ def decode(data: bytes, path: Path, known: Entries | None = None) -> Entries:
         process changed by one entry costs little more than the parse
     :raises RegistryCorruptError: naming what is wrong, for anything but a version-1 registry.
     """
+    entries, problems = _walk(data, path, known, stop_at_first=True)
+    if problems:
+        key, problem = problems[0]
+        raise RegistryCorruptError(path, f"lease {key!r} {problem}")
+    return entries
+
+
+def salvage(data: bytes, path: Path) -> tuple[Entries, list[tuple[str, str]]]:
+    """The valid entries of a registry document with bad ones, and ``(key, problem)`` for
+    each bad one: what ``repair`` keeps and what it sets aside.
+
+    :raises RegistryCorruptError: when the document itself is unusable (nothing to keep).
+    """
+    return _walk(data, path, None, stop_at_first=False)
+
+
+def _walk(
+    data: bytes, path: Path, known: Entries | None, *, stop_at_first: bool
+) -> tuple[Entries, list[tuple[str, str]]]:
     if not data.strip():
         raise RegistryCorruptError(path, "the file is empty")
     try:
@@ -243,11 +294,15 @@ def decode(data: bytes, path: Path, known: Entries | None = None) -> Entries:
         raise RegistryCorruptError(path, "'leases' is not an object")
     checked = {} if known is None else {str(port): e for port, e in known._entries.items()}
     entries: dict[int, Entry] = {}
+    problems: list[tuple[str, str]] = []
     for key, raw in raw_entries.items():
         twin = checked.get(key)
         if twin is None or twin != raw:
             problem = entry_problem(key, raw)
             if problem is not None:
-                raise RegistryCorruptError(path, f"lease {key!r} {problem}")
+                problems.append((key, problem))
+                if stop_at_first:
+                    break
+                continue
         entries[raw["port"]] = raw
-    return Entries(entries)
+    return Entries(entries), problems

@@ -215,10 +215,18 @@ class PortManager:
             released = entries.clear()
         return CleanupResult(released=released)
 
-    async def repair(self) -> RepairResult:
-        """Move an unusable registry aside (``registry.json.corrupt-<UTC time>``) and start
-        an empty one; a healthy registry is left alone."""
-        return await self._registry.repair()
+    async def repair(self, *, force: bool = False) -> RepairResult:
+        """Move an unusable registry aside (``registry.json.corrupt-<UTC time>``) and write
+        what is left of it: its valid entries (the bad ones are named in the result and kept
+        in the backup), or an empty registry when the document itself is unusable. A healthy
+        registry is left alone.
+
+        :param force: also move aside what is no aioports registry at all (a folder, another
+            program's JSON file); without it those are refused
+        :raises RegistryError: for such a file without ``force``, and for a FIFO, a device
+            or a socket at the path, which is never moved.
+        """
+        return await self._registry.repair(force=force)
 
     # -- leases ---------------------------------------------------------------------
 

@@ -228,14 +228,19 @@ class CleanupResult(Record):
 class RepairResult(Record):
     """What ``repair()`` did.
 
-    :ivar repaired: True when an unusable registry was moved aside and replaced by an empty one
+    :ivar repaired: True when an unusable registry was moved aside and replaced by what was
+        left of it (its valid entries, or nothing)
     :ivar backup_path: where the unusable file went, if it was moved
     :ivar reason: what was wrong with it, if anything
+    :ivar kept: how many entries the new registry kept
+    :ivar dropped: the keys of the entries set aside (they are in the backup file)
     """
 
     repaired: bool
     backup_path: str | None = None
     reason: str | None = None
+    kept: int = 0
+    dropped: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,11 +26,19 @@ import anyio.to_thread
 
 from . import _lock
 from ._entries import Entries, decode
-from ._errors import RegistryCorruptError
+from ._errors import RegistryCorruptError, RegistryError
 from ._models import RepairResult
-from ._registry_sync import commit, io_error, move_aside, open_for_reading, open_temp, read_error
+from ._registry_sync import (
+    commit,
+    io_error,
+    move_aside,
+    open_for_reading,
+    open_temp,
+    read_error,
+    refusal,
+)
 from ._steps import drive_async
-from ._transaction import RegistryCore
+from ._transaction import Diagnosis, RegistryCore
 
 __all__ = ("Registry", "decode")
 
@@ -88,23 +96,37 @@ class Registry:
                     await self._write(data, lock_fd)
                 core.written(data, working)
 
-    async def repair(self) -> RepairResult:
-        """Move an unusable registry aside to a timestamped backup and start an empty one."""
+    async def repair(self, *, force: bool = False) -> RepairResult:
+        """Move an unusable registry aside to a timestamped backup and write what is left of
+        it: its valid entries, or nothing when the document itself is unusable.
+
+        :param force: also move aside what is no aioports registry at all (a folder, another
+            program's JSON file); without it those are refused
+        :raises RegistryError: for such a file without ``force``, and for a FIFO, a device
+            or a socket at the path (never moved).
+        """
         core = self._core
         async with self._exclusive() as lock_fd:
             try:
-                reason = core.unusable(await self._read())
-            except RegistryCorruptError as exc:  # a folder in its place, too
-                reason = exc.reason
-            if reason is None:
+                diagnosis = core.diagnose(await self._read())
+            except RegistryCorruptError as exc:  # a folder in its place
+                diagnosis = Diagnosis(exc.reason, Entries(), (), foreign=True)
+            if diagnosis is None:
                 return RepairResult(repaired=False)
+            if diagnosis.foreign and not force:
+                raise RegistryError(core.path, refusal(core.path, diagnosis.reason))
             backup = await anyio.to_thread.run_sync(move_aside, core)
-            empty = Entries()
-            data = empty.encode()
+            data = diagnosis.kept.encode()
             await self._write(data, lock_fd)
-            core.written(data, empty)
-            logger.debug("registry %s moved aside to %s: %s", core.path, backup, reason)
-            return RepairResult(repaired=True, backup_path=str(backup), reason=reason)
+            core.written(data, diagnosis.kept)
+            logger.debug("registry %s moved aside to %s: %s", core.path, backup, diagnosis.reason)
+            return RepairResult(
+                repaired=True,
+                backup_path=str(backup),
+                reason=diagnosis.reason,
+                kept=len(diagnosis.kept),
+                dropped=diagnosis.dropped,
+            )
 
     @contextlib.asynccontextmanager
     async def _exclusive(self) -> AsyncIterator[int]:

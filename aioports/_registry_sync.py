@@ -27,6 +27,7 @@ from ._transaction import (
     MAX_REGISTRY_BYTES,
     READ_FLAGS,
     TEMP_FLAGS,
+    Diagnosis,
     RegistryCore,
     is_stray_temp,
 )
@@ -39,6 +40,7 @@ __all__ = (
     "open_for_reading",
     "open_temp",
     "read_error",
+    "refusal",
 )
 
 logger = logging.getLogger("aioports")
@@ -140,6 +142,16 @@ def commit(core: RegistryCore, temp: Path, lock_fd: int) -> None:
     _fsync_folder(folder)
 
 
+def refusal(path: Path, reason: str) -> str:
+    """Why ``repair`` leaves a file that is no aioports registry where it is, and how to move
+    it anyway."""
+    return (
+        f"{path} is not an aioports registry ({reason}); repair leaves it alone: with "
+        f"--force (force=True) it moves it to {path.name}.corrupt-<UTC time> and starts an "
+        "empty registry"
+    )
+
+
 def move_aside(core: RegistryCore) -> Path:
     """Rename the registry to a timestamped backup beside it; returns the backup."""
     backup = core.backup_path(set(os.listdir(core.path.parent)))
@@ -210,34 +222,56 @@ class SyncRegistry:
         clean exit if anything changed, nothing written on an exception.
         """
         core = self._core
-        fd = _lock.acquire(core.path, self._lock_timeout)
-        try:
-            stored, working = drive_sync(core.begin(_read(core.path)))
+        with self._exclusive() as lock_fd:
+            stored, working = drive_sync(core.begin(self._read()))
             yield working
             data = core.finish(stored, working)
             if data is not None:
-                _write(core, data, fd)
+                self._write(data, lock_fd)
                 core.written(data, working)
+
+    def repair(self, *, force: bool = False) -> RepairResult:
+        """Move an unusable registry aside to a timestamped backup and write what is left of
+        it: its valid entries, or nothing when the document itself is unusable.
+
+        :param force: also move aside what is no aioports registry at all (a folder, another
+            program's JSON file); without it those are refused
+        :raises RegistryError: for such a file without ``force``, and for a FIFO, a device
+            or a socket at the path (never moved).
+        """
+        core = self._core
+        with self._exclusive() as lock_fd:
+            try:
+                diagnosis = core.diagnose(self._read())
+            except RegistryCorruptError as exc:  # a folder in its place
+                diagnosis = Diagnosis(exc.reason, Entries(), (), foreign=True)
+            if diagnosis is None:
+                return RepairResult(repaired=False)
+            if diagnosis.foreign and not force:
+                raise RegistryError(core.path, refusal(core.path, diagnosis.reason))
+            backup = move_aside(core)
+            data = diagnosis.kept.encode()
+            self._write(data, lock_fd)
+            core.written(data, diagnosis.kept)
+            logger.debug("registry %s moved aside to %s: %s", core.path, backup, diagnosis.reason)
+            return RepairResult(
+                repaired=True,
+                backup_path=str(backup),
+                reason=diagnosis.reason,
+                kept=len(diagnosis.kept),
+                dropped=diagnosis.dropped,
+            )
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[int]:
+        fd = _lock.acquire(self._core.path, self._lock_timeout)
+        try:
+            yield fd
         finally:
             _lock.release(fd)
 
-    def repair(self) -> RepairResult:
-        """Move an unusable registry aside to a timestamped backup and start an empty one."""
-        core = self._core
-        fd = _lock.acquire(core.path, self._lock_timeout)
-        try:
-            try:
-                reason = core.unusable(_read(core.path))
-            except RegistryCorruptError as exc:  # a folder in its place, too
-                reason = exc.reason
-            if reason is None:
-                return RepairResult(repaired=False)
-            backup = move_aside(core)
-            empty = Entries()
-            data = empty.encode()
-            _write(core, data, fd)
-            core.written(data, empty)
-            logger.debug("registry %s moved aside to %s: %s", core.path, backup, reason)
-            return RepairResult(repaired=True, backup_path=str(backup), reason=reason)
-        finally:
-            _lock.release(fd)
+    def _read(self) -> bytes | None:
+        return _read(self._core.path)
+
+    def _write(self, data: bytes, lock_fd: int) -> None:
+        _write(self._core, data, lock_fd)

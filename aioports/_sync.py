@@ -141,9 +141,9 @@ class SyncPortManager:
             released = entries.clear()
         return CleanupResult(released=released)
 
-    def repair(self) -> RepairResult:
+    def repair(self, *, force: bool = False) -> RepairResult:
         """See :meth:`PortManager.repair`."""
-        return self._registry.repair()
+        return self._registry.repair(force=force)
 
     @contextlib.contextmanager
     def lease(

@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import os
 import socket
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ._entries import Entries, decode
+import orjson
+
+from ._entries import Entries, decode, salvage
 from ._errors import RegistryCorruptError
 from ._models import ProcessIdentity
 from ._steps import Blocking, Steps
@@ -31,6 +34,7 @@ __all__ = (
     "MAX_REGISTRY_BYTES",
     "READ_FLAGS",
     "TEMP_FLAGS",
+    "Diagnosis",
     "RegistryCore",
     "is_stray_temp",
 )
@@ -48,6 +52,32 @@ TEMP_FLAGS = (
     os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_DSYNC", 0)
 )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnosis:
+    """What is wrong with a registry file, and what ``repair`` keeps of it.
+
+    :ivar reason: what is wrong, in words
+    :ivar kept: the valid entries (none when the document itself is unusable)
+    :ivar dropped: the keys of the entries set aside (they stay in the backup file)
+    :ivar foreign: the file is no aioports registry at all (a folder, a project's JSON
+        file): moving it aside needs ``force``
+    """
+
+    reason: str
+    kept: Entries
+    dropped: tuple[str, ...]
+    foreign: bool
+
+
+def _is_foreign(data: bytes) -> bool:
+    """JSON that is not a registry document: somebody else's file, not a damaged registry."""
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return False
+    return not (isinstance(document, dict) and "version" in document and "leases" in document)
 
 
 def _dead_owners(owners: set[ProcessIdentity]) -> set[ProcessIdentity]:
@@ -122,15 +152,20 @@ class RegistryCore:
         """Remember what was just written, so the next read of the same bytes is free."""
         self._last = (data, entries.copy())
 
-    def unusable(self, data: bytes | None) -> str | None:
-        """Why ``data`` is not a registry this version can use, or None if it is."""
+    def diagnose(self, data: bytes | None) -> Diagnosis | None:
+        """What ``repair`` must do about ``data``; None for a registry this version can use."""
         if data is None:
             return None
         try:
-            decode(data, self.path)
+            kept, problems = salvage(data, self.path)
         except RegistryCorruptError as exc:
-            return exc.reason
-        return None
+            return Diagnosis(exc.reason, Entries(), (), foreign=_is_foreign(data))
+        if not problems:
+            return None
+        shown = "; ".join(f"lease {key!r} {problem}" for key, problem in problems[:3])
+        if len(problems) > 3:
+            shown += f"; and {len(problems) - 3} more"
+        return Diagnosis(shown, kept, tuple(key for key, _ in problems), foreign=False)
 
     def backup_path(self, taken: set[str]) -> Path:
         """Where an unusable registry is moved: ``registry.json.corrupt-<UTC time>``, with a

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 from helpers import free_block
 from processes import registry_locked_elsewhere
 
+import aioports
 from aioports import (
     PortManager,
     RegistryCorruptError,
@@ -138,7 +140,10 @@ async def test_a_folder_where_the_file_should_be(manager: PortManager, registry_
     (registry_path / "inside").write_bytes(b"kept")
     with pytest.raises(RegistryError):
         await manager.list_allocations()
-    result = await manager.repair()
+    with pytest.raises(RegistryError, match=r"not an aioports registry.*--force"):
+        await manager.repair()  # a folder is never moved without being asked
+    assert (registry_path / "inside").read_bytes() == b"kept"
+    result = await manager.repair(force=True)
     assert result.repaired
     assert result.backup_path is not None
     assert (Path(result.backup_path) / "inside").read_bytes() == b"kept"
@@ -217,3 +222,80 @@ def test_flock_is_what_other_processes_see(registry_path: Path) -> None:
         assert out.stdout.strip() == "timeout"
     finally:
         os.close(fd)
+
+
+def _entry(port: int, **fields: object) -> dict[str, object]:
+    return {"port": port, "allocated_at": "2026-01-01T00:00:00+00:00", **fields}
+
+
+def _deep(levels: int) -> object:
+    value: object = {}
+    for _ in range(levels):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    ("bad", "problem"),
+    [
+        ({"owner_pid": -5, "owner_create_time": 1.0}, "owner_pid"),
+        ({"pid": -1}, "pid"),
+        ({"owner_pid": 5, "owner_create_time": -1.0}, "owner_create_time"),
+        ({"metadata": _deep(300)}, "metadata"),
+    ],
+    ids=["owner_pid -5", "pid -1", "start time -1", "metadata 300 deep"],
+)
+async def test_repair_keeps_the_valid_entries_and_sets_aside_the_bad_ones(
+    manager: PortManager, registry_path: Path, bad: dict[str, object], problem: str
+) -> None:
+    start = free_block(3)
+    good = [_entry(start, metadata={"app": "a"}), _entry(start + 2)]
+    document = {
+        "version": 1,
+        "leases": {str(e["port"]): e for e in (good[0], _entry(start + 1, **bad), good[1])},
+    }
+    content = json.dumps(document).encode()  # orjson refuses to write 300 levels at all
+    registry_path.parent.mkdir(parents=True)
+    registry_path.write_bytes(content)
+    # Unusable to every call (never half-used), and never called healthy ...
+    with pytest.raises(RegistryCorruptError, match=problem):
+        await manager.list_allocations()
+    result = await manager.repair()
+    assert result.repaired
+    assert result.dropped == (str(start + 1),)
+    assert result.kept == 2
+    assert result.reason is not None
+    assert problem in result.reason
+    # ... the backup holds the file as it was, and the valid entries live on.
+    assert result.backup_path is not None
+    assert Path(result.backup_path).read_bytes() == content
+    listed = await manager.list_allocations()
+    assert [a.port for a in listed] == [start, start + 2]
+    assert listed[0].metadata == {"app": "a"}
+    assert not (await manager.repair()).repaired
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b'{"name": "my-app", "version": "1.0.0"}', b"[1, 2, 3]"],
+    ids=["package.json", "a JSON list"],
+)
+async def test_repair_refuses_another_programs_json_file_unless_forced(
+    manager: PortManager, registry_path: Path, content: bytes
+) -> None:
+    registry_path.parent.mkdir(parents=True)
+    registry_path.write_bytes(content)
+    with pytest.raises(RegistryError, match=r"not an aioports registry.*--force"):
+        await manager.repair()
+    assert registry_path.read_bytes() == content
+    result = await manager.repair(force=True)
+    assert result.repaired
+    assert result.backup_path is not None
+    assert Path(result.backup_path).read_bytes() == content
+    assert await manager.list_allocations() == []
+
+
+async def test_metadata_too_deep_to_write_is_refused_up_front(manager: PortManager) -> None:
+    with pytest.raises(aioports.InvalidMetadataError, match="deep"):
+        await manager.allocate((3000, 3999), {"a": _deep(40)})
+    assert await manager.list_allocations() == []
