@@ -1,11 +1,13 @@
-"""The renderers on their own, for the outcomes the library cannot produce here yet
-(detect, kill, reserve, scan) and the errors that carry context."""
+"""The result objects on their own, for the outcomes the library cannot produce here at will
+(detect, kill, reserve, scan) and the errors that carry context: people's text and the JSON
+document come from the same object."""
 
 from __future__ import annotations
 
 import io
 import json
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,11 +28,13 @@ from aioports import (
     PortStatus,
     ProbeResult,
     RegistryCorruptError,
+    Reservation,
     ScanResult,
 )
-from aioports.cli._commands import _scan_report, show_progress
-from aioports.cli._render import HumanRenderer, ScanReport
-from aioports.cli._render_json import JsonRenderer
+from aioports.cli._commands import show_progress
+from aioports.cli._failure import Failure
+from aioports.cli._results import Result, Style
+from aioports.cli._results_live import Detected, Killed, Reserved, Scanned
 
 NODE = Occupier(
     pid=12498,
@@ -45,43 +49,46 @@ NODE = Occupier(
 HIDDEN = Occupier(pid=None, process_name=None, port=3000, uid=0)
 
 
-def human() -> tuple[HumanRenderer, io.StringIO, io.StringIO]:
-    out, err = io.StringIO(), io.StringIO()
-    return HumanRenderer(out, err, colour=False, emoji=False), out, err
+@dataclass
+class Shown:
+    """What people see of a result: stdout and stderr."""
+
+    out: str
+    err: str
 
 
-def as_json(call: Any) -> Any:
-    out = io.StringIO()
-    call(JsonRenderer(out))
-    return json.loads(out.getvalue())
+def human(result: Result) -> Shown:
+    text = result.human(Style())
+    return Shown("", text) if result.to_stderr else Shown(text, "")
+
+
+def as_json(result: Result) -> Any:
+    return json.loads(json.dumps(result.document()))
 
 
 def test_detect_sentences_and_document() -> None:
-    renderer, out, _ = human()
-    renderer.detected(3000, NODE)
-    assert out.getvalue() == (
+    assert human(Detected(3000, NODE)).out == (
         "aioports: Port 3000 is currently occupied.\n"
         "Process: node (PID: 12498)\n"
         "No action was taken.\n"
     )
-    document = as_json(lambda r: r.detected(3000, NODE))
+    document = as_json(Detected(3000, NODE))
     validate("detect", document)
     assert document == {
         "status": "occupied",
         "port": 3000,
         "process": {"pid": 12498, "name": "node"},
         "occupier": NODE.to_dict(),
-        "message": "Port is occupied. No action taken.",
+        "message": "Port 3000 is currently occupied.",
     }
-    hidden = as_json(lambda r: r.detected(3000, HIDDEN))
+    hidden = as_json(Detected(3000, HIDDEN))
     validate("detect", hidden)
     assert hidden["process"] == {"pid": None, "name": None}
-    free = as_json(lambda r: r.detected(3000, None))
+    free = as_json(Detected(3000, None))
     validate("detect", free)
     assert (free["status"], free["process"], free["occupier"]) == ("free", None, None)
-    renderer, out, _ = human()
-    renderer.detected(3000, HIDDEN)
-    assert "Process: unknown process of uid 0 (PID: unknown)" in out.getvalue()
+    assert free["message"] == human(Detected(3000, None)).out.removeprefix("aioports: ").strip()
+    assert "Process: unknown process of uid 0 (PID: unknown)" in human(Detected(3000, HIDDEN)).out
 
 
 @pytest.mark.parametrize(
@@ -114,27 +121,33 @@ def test_kill_sentences_and_documents(
 ) -> None:
     signalled = () if pid is None or sent is None else (pid,)
     result = KillResult(killed, 3000, pid, name, pids=signalled, signal=sent, port_free=free)
-    renderer, out, err = human()
-    renderer.killed(result)
-    assert (out.getvalue(), err.getvalue()) == (out_text, err_text)
-    document = as_json(lambda r: r.killed(result))
+    shown = human(Killed(result))
+    assert (shown.out, shown.err) == (out_text, err_text)
+    document = as_json(Killed(result))
     validate("kill", document)
     assert (document["status"], document["killed"], document["port"]) == (status, killed, 3000)
     assert document["process"] == (None if pid is None else {"pid": pid, "name": name})
+    # The JSON message is the sentence people read first.
+    first = (out_text or err_text).splitlines()[0]
+    assert first.removeprefix("aioports: ").removeprefix("error: ") == document["message"]
+    assert Killed(result).code == (1 if status == "not_killed" else 0)
+
+
+def _reservation(port: int, occupier: Occupier | None) -> Reservation:
+    allocation = Allocation(port=port, allocated_at=datetime(2026, 1, 1, tzinfo=UTC))
+    return Reservation(port, occupier is not None, occupier is not None, occupier, allocation)
 
 
 def test_reserve_sentences_and_documents() -> None:
-    renderer, out, _ = human()
-    renderer.reserved(11434, False, False, None)
-    assert out.getvalue() == "aioports: Port 11434 is now reserved.\n"
-    renderer, out, _ = human()
-    renderer.reserved(11434, True, True, NODE)
-    assert out.getvalue() == (
+    assert human(Reserved(_reservation(11434, None))).out == (
+        "aioports: Port 11434 is now reserved.\n"
+    )
+    assert human(Reserved(_reservation(11434, NODE))).out == (
         "aioports: Port 11434 was occupied by PID 12498.\n"
         "aioports has safely terminated the process.\n"
         "aioports: Port 11434 is now reserved.\n"
     )
-    document = as_json(lambda r: r.reserved(11434, True, True, NODE))
+    document = as_json(Reserved(_reservation(11434, NODE)))
     validate("reserve", document)
     assert document == {
         "status": "reserved",
@@ -142,7 +155,7 @@ def test_reserve_sentences_and_documents() -> None:
         "was_occupied": True,
         "killed": True,
         "process": {"pid": 12498, "name": "node"},
-        "message": "Port successfully reserved.",
+        "message": "Port 11434 is now reserved.",
     }
 
 
@@ -151,16 +164,14 @@ def test_scan_report_takes_the_first_holder() -> None:
     busy = ProbeResult(3001, True, PortStatus.IN_USE)
     bound = ProbeResult(3002, True, PortStatus.IN_USE)
     result = ScanResult(span, (busy, bound), free=2, occupiers={3001: (NODE, NODE)})
-    expected = ScanReport(range=span, in_use=((busy, NODE), (bound, None)), free=2)
-    assert _scan_report(span, result) == expected
-    renderer, out, _ = human()
-    renderer.scanned(ScanReport(range=span, in_use=((busy, NODE),), free=3))
-    assert out.getvalue().splitlines() == [
+    expected = Scanned(range=span, in_use=((busy, NODE), (bound, None)), free=2)
+    assert Scanned.of(result) == expected
+    assert human(Scanned(range=span, in_use=((busy, NODE),), free=3)).out.splitlines() == [
         "aioports: 1 of 4 ports in 3000-3003 is in use; 3 free.",
         "PORT  STATUS  PROCESS",
         "3001  in_use  node (PID: 12498)",
     ]
-    document = as_json(lambda r: r.scanned(ScanReport(span, ((busy, NODE),), 3)))
+    document = as_json(Scanned(span, ((busy, NODE),), 3))
     validate("scan", document)
     assert document["in_use"] == [
         {"port": 3001, "status": "in_use", "process": {"pid": 12498, "name": "node"}}
@@ -186,16 +197,15 @@ def _allocation() -> Allocation:
     ],
 )  # fmt: skip
 def test_errors_carry_their_context(error: Exception, fields: dict[str, Any]) -> None:
-    document = as_json(lambda r: r.error(error))
+    document = as_json(Failure(error))
     validate("error", document)
     assert document["error"] == {"type": type(error).__name__, "message": str(error)} | fields
 
 
 def test_reserve_refused_by_an_occupier_reads_like_the_seed() -> None:
-    renderer, out, err = human()
-    renderer.error(PortInUseError(3000, NODE))
-    assert out.getvalue() == ""
-    assert err.getvalue() == (
+    shown = human(Failure(PortInUseError(3000, NODE)))
+    assert shown.out == ""
+    assert shown.err == (
         "aioports: Port 3000 is currently occupied.\nProcess: node (PID: 12498)\n"
         "No action was taken.\nAdd --kill to end it and reserve the port.\n"
     )
@@ -222,8 +232,7 @@ def test_tracebacks_only_with_aioports_debug(monkeypatch: pytest.MonkeyPatch, de
         raise InvalidPortError(0)
     except InvalidPortError as exc:
         error = exc
-    renderer, out, err = human()
-    renderer.error(error)
-    assert err.getvalue().startswith("aioports: error: invalid port 0")
-    assert ("Traceback (most recent call last)" in err.getvalue()) is debug
-    assert out.getvalue() == ""
+    shown = human(Failure(error))
+    assert shown.err.startswith("aioports: error: invalid port 0")
+    assert ("Traceback (most recent call last)" in shown.err) is debug
+    assert shown.out == ""
