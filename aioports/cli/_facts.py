@@ -21,15 +21,14 @@ __all__ = ("KillOutcome", "denied_other_user", "kill_failed", "kill_outcome")
 
 
 class KillOutcome(enum.Enum):
-    """What ``kill_occupier`` did (the library's ``aioports.KillOutcome``, by name)."""
+    """What ``kill_occupier`` did (the library's ``aioports.KillOutcome``, by name):
+    ``NO_HOLDER`` (nothing, or only a socket no process owns, held the port),
+    ``EXITED_FIRST`` (the holder exited before it could be signalled), ``KILLED`` (every
+    holder was signalled and has exited) or ``SURVIVED`` (a holder is still there)."""
 
-    #: no process held the port (nothing, or only a socket no process owns)
     NO_HOLDER = "no_holder"
-    #: the holder exited before it could be signalled
     EXITED_FIRST = "exited_first"
-    #: every holder was signalled and has exited
     KILLED = "killed"
-    #: a holder was signalled and is still there
     SURVIVED = "survived"
 
 

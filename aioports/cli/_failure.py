@@ -4,7 +4,6 @@ fields, and its exit code."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 from ._errors import CliError
 from ._facts import denied_other_user
@@ -54,7 +53,6 @@ def _jsonable(value: object) -> Any:
     return str(value)
 
 
-@dataclass(frozen=True, slots=True)
 class Failure(Result):
     """An error as the run's result.
 
@@ -63,9 +61,12 @@ class Failure(Result):
     :ivar forced: that kill was a SIGKILL (``--force``)
     """
 
-    error: BaseException
-    kill_failed: bool = False
-    forced: bool = False
+    __slots__ = ("error", "forced", "kill_failed")
+
+    def __init__(
+        self, error: BaseException, kill_failed: bool = False, forced: bool = False
+    ) -> None:
+        self.error, self.kill_failed, self.forced = error, kill_failed, forced
 
     status = "error"
     to_stderr = True

@@ -10,8 +10,6 @@ on stderr when ``to_stderr`` is set.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -42,13 +40,14 @@ __all__ = (
 PREFIX = "aioports: "
 
 
-@dataclass(frozen=True, slots=True)
 class Style:
     """How people's output may look: colour (a terminal without ``NO_COLOR``) and emoji
     (such a terminal that also speaks UTF-8)."""
 
-    colour: bool = False
-    emoji: bool = False
+    __slots__ = ("colour", "emoji")
+
+    def __init__(self, colour: bool = False, emoji: bool = False) -> None:
+        self.colour, self.emoji = colour, emoji
 
 
 def printable(text: str) -> str:
@@ -92,6 +91,27 @@ class Result:
     def to_dict(self) -> dict[str, Any]:
         return {}
 
+    def _names(self) -> tuple[str, ...]:
+        names: tuple[str, ...] = type(self).__slots__
+        return names
+
+    def _fields(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self._names())
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Result)
+            and type(other) is type(self)
+            and (self._fields() == other._fields())
+        )
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._fields()))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{n}={getattr(self, n)!r}" for n in self._names())
+        return f"{type(self).__name__}({shown})"
+
     def document(self) -> object:
         return {"status": self.status} | self.to_dict() | {"message": self.message}
 
@@ -103,11 +123,24 @@ class Result:
         return "\n".join([PREFIX + self.message, *self.details(style)]) + "\n"
 
 
-@dataclass(frozen=True, slots=True)
+class Recorded(Result):
+    """A result that wraps one library record: its facts are the record's ``to_dict()``."""
+
+    __slots__ = ("record",)
+
+    def __init__(self, record: Any) -> None:
+        self.record = record
+
+    def to_dict(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.record.to_dict()
+        return result
+
+
 class Allocated(Result):
-    port: int
-    metadata: Mapping[str, Any]
-    owner_pid: int | None
+    __slots__ = ("metadata", "owner_pid", "port")
+
+    def __init__(self, port: int, metadata: Mapping[str, Any], owner_pid: int | None) -> None:
+        self.port, self.metadata, self.owner_pid = port, metadata, owner_pid
 
     status = "allocated"
 
@@ -119,27 +152,25 @@ class Allocated(Result):
         return {"port": self.port, "metadata": dict(self.metadata), "owner_pid": self.owner_pid}
 
 
-@dataclass(frozen=True, slots=True)
-class GroupAllocated(Result):
-    group: AllocationGroup
-
+class GroupAllocated(Recorded):
+    record: AllocationGroup
     status = "allocated"
 
     @property
     def message(self) -> str:
-        return f"Allocated port group {self.group.group_id}."
-
-    def to_dict(self) -> dict[str, Any]:
-        return self.group.to_dict()
+        return f"Allocated port group {self.record.group_id}."
 
     def details(self, style: Style) -> list[str]:
-        return [f"  {printable(role)}: {port}" for role, port in self.group.ports.items()]
+        return [f"  {printable(role)}: {port}" for role, port in self.record.ports.items()]
 
 
-@dataclass(frozen=True, slots=True)
 class Released(Result):
-    port: int
-    released: bool
+    """``release PORT``; :class:`GroupReleased` shares its statuses."""
+
+    __slots__ = ("port", "released")
+
+    def __init__(self, port: int, released: bool) -> None:
+        self.port, self.released = port, released
 
     @property
     def status(self) -> str:
@@ -155,18 +186,16 @@ class Released(Result):
         return {"port": self.port, "released": self.released}
 
 
-@dataclass(frozen=True, slots=True)
-class GroupReleased(Result):
-    group_id: str
-    ports: Sequence[int]
+class GroupReleased(Released):
+    __slots__ = ("group_id", "ports")
 
-    @property
-    def status(self) -> str:
-        return "released" if self.ports else "not_allocated"
+    def __init__(self, group_id: str, ports: Sequence[int]) -> None:
+        super().__init__(ports[0] if ports else 0, bool(ports))
+        self.group_id, self.ports = group_id, ports
 
     @property
     def message(self) -> str:
-        if self.ports:
+        if self.released:
             return f"Released port group {self.group_id}: {', '.join(map(str, self.ports))}."
         return f"No port group {self.group_id} is allocated; nothing to release."
 
@@ -174,25 +203,25 @@ class GroupReleased(Result):
         return {"group_id": self.group_id, "ports": list(self.ports)}
 
 
-@dataclass(frozen=True, slots=True)
-class Listing(Result):
-    allocations: Sequence[Allocation]
+class Listing(Recorded):
+    """Every allocation: the document is a bare array (the dashboard's rows too)."""
 
+    record: Sequence[Allocation]
     status = "ok"
 
     @property
     def message(self) -> str:
-        count = len(self.allocations)
+        count = len(self.record)
         return f"{count} allocation(s)." if count else "No ports are allocated."
 
     def document(self) -> object:
-        return [a.to_dict() for a in self.allocations]
+        return [entry.to_dict() for entry in self.record]
 
     def human(self, style: Style) -> str:
-        if not self.allocations:
+        if not self.record:
             return PREFIX + self.message + "\n"
         rows = [("PORT", "APP", "WORKTREE", "SERVICE/ROLE", "GROUP", "OWNER", "ALLOCATED (UTC)")]
-        for a in self.allocations:
+        for a in self.record:
             meta = a.metadata
             rows.append(
                 (
@@ -208,42 +237,34 @@ class Listing(Result):
         return "\n".join(table(rows)) + "\n"
 
 
-@dataclass(frozen=True, slots=True)
-class Probed(Result):
-    result: ProbeResult
+class Probed(Recorded):
+    record: ProbeResult
 
     @property
     def status(self) -> str:
-        return self.result.status.value
+        return self.record.status.value
 
     @property
     def message(self) -> str:
-        port = self.result.port
-        if self.result.status.value == "denied":
+        port = self.record.port
+        if self.record.status.value == "denied":
             return f"Port {port} cannot be bound by this user (a privileged port)."
-        return f"Port {port} is {'in use' if self.result.in_use else 'free'}."
-
-    def to_dict(self) -> dict[str, Any]:
-        return self.result.to_dict()
+        return f"Port {port} is {'in use' if self.record.in_use else 'free'}."
 
 
-@dataclass(frozen=True, slots=True)
-class Cleaned(Result):
-    result: CleanupResult
-
+class Cleaned(Recorded):
+    record: CleanupResult
     status = "cleaned"
 
     @property
     def message(self) -> str:
-        return f"Cleaned up: released {self.result.released} allocation(s)."
-
-    def to_dict(self) -> dict[str, Any]:
-        return self.result.to_dict()
+        return f"Cleaned up: released {self.record.released} allocation(s)."
 
 
-@dataclass(frozen=True, slots=True)
 class Cancelled(Result):
     """The person at the terminal said no to a cleanup."""
+
+    __slots__ = ()
 
     status = "cancelled"
     code = 1
@@ -251,10 +272,11 @@ class Cancelled(Result):
     message = "Cleanup cancelled; nothing was removed."
 
 
-@dataclass(frozen=True, slots=True)
 class Repaired(Result):
-    registry: Path
-    result: RepairResult
+    __slots__ = ("registry", "result")
+
+    def __init__(self, registry: Path, result: RepairResult) -> None:
+        self.registry, self.result = registry, result
 
     @property
     def status(self) -> str:
@@ -280,16 +302,26 @@ _SOURCES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
 class RangeShown(Result):
     """The default range; ``source`` is ``config`` (saved), ``environment`` or ``default``."""
 
-    range: PortRange
-    source: str
-    config_path: Path
-    changed: bool
-    #: remarks for people, on stderr (``$AIOPORTS_RANGE`` overrides what was saved)
-    notes: tuple[str, ...] = ()
+    __slots__ = ("changed", "config_path", "notes", "range", "source")
+
+    def __init__(
+        self,
+        range: PortRange,
+        source: str,
+        config_path: Path,
+        changed: bool,
+        notes: tuple[str, ...] = (),
+    ) -> None:
+        self.range, self.source, self.config_path, self.changed, self.notes = (
+            range,
+            source,
+            config_path,
+            changed,
+            notes,
+        )
 
     @property
     def status(self) -> str:
@@ -309,9 +341,11 @@ class RangeShown(Result):
         }
 
 
-@dataclass(frozen=True, slots=True)
 class Version(Result):
-    version: str
+    __slots__ = ("version",)
+
+    def __init__(self, version: str) -> None:
+        self.version = version
 
     status = "ok"
 

@@ -3,10 +3,8 @@ the dashboard (see ``_results.py`` for the contract)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ._facts import KillOutcome, kill_outcome
-from ._results import PREFIX, Result, Style, printable, table
+from ._results import PREFIX, Listing, Recorded, Result, Style, printable, table
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -50,10 +48,11 @@ def process(occupier: Occupier | None) -> dict[str, Any] | None:
     return None if occupier is None else {"pid": occupier.pid, "name": occupier.process_name}
 
 
-@dataclass(frozen=True, slots=True)
 class Detected(Result):
-    port: int
-    occupier: Occupier | None
+    __slots__ = ("occupier", "port")
+
+    def __init__(self, port: int, occupier: Occupier | None) -> None:
+        self.port, self.occupier = port, occupier
 
     @property
     def status(self) -> str:
@@ -94,13 +93,12 @@ _KILL_STATUS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Killed(Result):
-    result: KillResult
+class Killed(Recorded):
+    record: KillResult
 
     @property
     def outcome(self) -> KillOutcome:
-        return kill_outcome(self.result)
+        return kill_outcome(self.record)
 
     @property
     def status(self) -> str:
@@ -115,12 +113,12 @@ class Killed(Result):
         return self.outcome is KillOutcome.SURVIVED
 
     def _pids(self) -> tuple[int, ...]:
-        r = self.result
+        r = self.record
         return r.pids or (() if r.pid is None else (r.pid,))
 
     @property
     def message(self) -> str:
-        r, outcome, pids = self.result, self.outcome, self._pids()
+        r, outcome, pids = self.record, self.outcome, self._pids()
         if outcome is KillOutcome.NO_HOLDER:
             if r.port_free:
                 return f"Port {r.port} is free; nothing to kill."
@@ -153,7 +151,7 @@ class Killed(Result):
         return Result.human(self, style)
 
     def to_dict(self) -> dict[str, Any]:
-        r = self.result
+        r = self.record
         names = {o.pid: o.process_name for o in r.occupiers if o.pid is not None}
         if r.pid is not None:
             names.setdefault(r.pid, r.process_name)
@@ -170,18 +168,17 @@ class Killed(Result):
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Reserved(Result):
-    reservation: Reservation
+class Reserved(Recorded):
+    record: Reservation
 
     status = "reserved"
 
     @property
     def message(self) -> str:
-        return f"Port {self.reservation.port} is now reserved."
+        return f"Port {self.record.port} is now reserved."
 
     def human(self, style: Style) -> str:
-        r = self.reservation
+        r = self.record
         if not r.killed:
             return Result.human(self, style)
         pid = None if r.occupier is None else r.occupier.pid
@@ -191,7 +188,7 @@ class Reserved(Result):
         )
 
     def to_dict(self) -> dict[str, Any]:
-        r = self.reservation
+        r = self.record
         return {
             "port": r.port,
             "was_occupied": r.was_occupied,
@@ -200,13 +197,15 @@ class Reserved(Result):
         }
 
 
-@dataclass(frozen=True, slots=True)
 class Scanned(Result):
     """A scan: each in-use port with its first holder, when one was found."""
 
-    range: PortRange
-    in_use: tuple[tuple[ProbeResult, Occupier | None], ...]
-    free: int
+    __slots__ = ("free", "in_use", "range")
+
+    def __init__(
+        self, range: PortRange, in_use: tuple[tuple[ProbeResult, Occupier | None], ...], free: int
+    ) -> None:
+        self.range, self.in_use, self.free = range, in_use, free
 
     status = "ok"
 
@@ -246,30 +245,21 @@ class Scanned(Result):
 _COLOURS = {"active": "32", "free": "2", "foreign": "33"}
 
 
-@dataclass(frozen=True, slots=True)
-class Dashboard(Result):
-    rows: Sequence[DashboardRow]
-
-    status = "ok"
-
-    @property
-    def message(self) -> str:
-        return f"{len(self.rows)} allocation(s)." if self.rows else "No ports are allocated."
-
-    def document(self) -> object:
-        return [row.to_dict() for row in self.rows]
+class Dashboard(Listing):
+    record: Sequence[DashboardRow]  # type: ignore[assignment]
 
     def human(self, style: Style) -> str:
-        if not self.rows:
+        rows = self.record
+        if not rows:
             return PREFIX + self.message + "\n"
         title = "aioports - Port Allocations"
         out = [title, "=" * len(title)]
-        names = [printable(row.name or "-") for row in self.rows]
+        names = [printable(row.name or "-") for row in rows]
         width = max(map(len, names))
         app: object = object()
         worktree: object = object()
         package, herb = (f"{PACKAGE} ", f"{HERB} ") if style.emoji else ("", "")
-        for row, name in zip(self.rows, names, strict=True):
+        for row, name in zip(rows, names, strict=True):
             if row.app != app:
                 app, worktree = row.app, object()
                 out += ["", f"{package}App: {printable(row.app or NO_APP)}"]
