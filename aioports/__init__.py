@@ -15,9 +15,11 @@ from ._version import __version__ as __version__
 if TYPE_CHECKING:
     from ._errors import AioportsError as AioportsError
     from ._errors import ConfigError as ConfigError
+    from ._errors import DenialReason as DenialReason
     from ._errors import InvalidMetadataError as InvalidMetadataError
     from ._errors import InvalidPortError as InvalidPortError
     from ._errors import InvalidRangeError as InvalidRangeError
+    from ._errors import KillFailedError as KillFailedError
     from ._errors import NoFreePortError as NoFreePortError
     from ._errors import PermissionDeniedError as PermissionDeniedError
     from ._errors import PortAlreadyAllocatedError as PortAlreadyAllocatedError
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from ._models import Allocation as Allocation
     from ._models import AllocationGroup as AllocationGroup
     from ._models import CleanupResult as CleanupResult
+    from ._models import KillOutcome as KillOutcome
     from ._models import KillResult as KillResult
     from ._models import Occupier as Occupier
     from ._models import PortRange as PortRange
@@ -48,9 +51,11 @@ if TYPE_CHECKING:
 _SOURCES: dict[str, str] = {
     "AioportsError": "_errors",
     "ConfigError": "_errors",
+    "DenialReason": "_errors",
     "InvalidMetadataError": "_errors",
     "InvalidPortError": "_errors",
     "InvalidRangeError": "_errors",
+    "KillFailedError": "_errors",
     "NoFreePortError": "_errors",
     "PermissionDeniedError": "_errors",
     "PortAlreadyAllocatedError": "_errors",
@@ -65,6 +70,7 @@ _SOURCES: dict[str, str] = {
     "Allocation": "_models",
     "AllocationGroup": "_models",
     "CleanupResult": "_models",
+    "KillOutcome": "_models",
     "KillResult": "_models",
     "Occupier": "_models",
     "PortRange": "_models",
@@ -84,9 +90,12 @@ __all__ = (
     "AllocationGroup",
     "CleanupResult",
     "ConfigError",
+    "DenialReason",
     "InvalidMetadataError",
     "InvalidPortError",
     "InvalidRangeError",
+    "KillFailedError",
+    "KillOutcome",
     "KillResult",
     "Lease",
     "NoFreePortError",

@@ -18,7 +18,7 @@ import orjson
 
 from ._entries import Entries
 from ._errors import InvalidMetadataError
-from ._models import Allocation, PortRange
+from ._models import Allocation, PortRange, ProcessIdentity
 from ._probe import BindProber
 from ._search import find_free_ports
 from ._steps import Blocking, Steps
@@ -32,13 +32,13 @@ class Request:
 
     :ivar span: where to look
     :ivar metadata: the JSON object stored with each entry
-    :ivar owner: ``(pid, create_time, token)`` of the owner process, or None
+    :ivar owner: the owner process, or None
     :ivar roles: one role per port of a group, or None for a single port
     """
 
     span: PortRange
     metadata: dict[str, Any]
-    owner: tuple[int, float, str | None] | None
+    owner: ProcessIdentity | None
     roles: Sequence[str] | None
 
     @property
@@ -46,11 +46,10 @@ class Request:
         return 1 if self.roles is None else len(self.roles)
 
 
-def _owner_identity(pid: int) -> tuple[int, float, str | None]:
-    from ._process import process_identity  # psutil: loaded only for owner-bound requests
+def _owner_identity(pid: int) -> ProcessIdentity:
+    from ._identity import process_identity  # psutil: loaded only for owner-bound requests
 
-    identity = process_identity(pid)
-    return (identity.pid, identity.create_time, identity.token)
+    return process_identity(pid)
 
 
 def prepare(
@@ -65,7 +64,7 @@ def prepare(
     :raises InvalidMetadataError, ValueError, ProcessGoneError: for bad arguments.
     """
     stored_metadata = json_object(metadata)
-    owner = None
+    owner: ProcessIdentity | None = None
     if owner_pid is not None:
         if isinstance(owner_pid, bool) or not isinstance(owner_pid, int) or owner_pid < 1:
             raise ValueError(f"owner_pid must be a positive PID, got {owner_pid!r}")
@@ -99,9 +98,9 @@ def record(
             metadata=request.metadata,
             pid=os.getpid(),
             hostname=hostname,
-            owner_pid=None if owner is None else owner[0],
-            owner_create_time=None if owner is None else owner[1],
-            owner_token=None if owner is None else owner[2],
+            owner_pid=None if owner is None else owner.pid,
+            owner_create_time=None if owner is None else owner.create_time,
+            owner_token=None if owner is None else owner.token,
             group=group,
             role=None if roles is None else roles[index],
         )

@@ -24,15 +24,13 @@ from typing import Any
 import orjson
 
 from ._errors import RegistryCorruptError
-from ._models import Allocation
+from ._models import Allocation, ProcessIdentity
 
-__all__ = ("ENTRY_FIELDS", "SCHEMA_VERSION", "Entries", "Entry", "Owner", "decode")
+__all__ = ("ENTRY_FIELDS", "SCHEMA_VERSION", "Entries", "Entry", "decode")
 
 SCHEMA_VERSION = 1
 
 Entry = dict[str, Any]
-# An owner process as the registry records it: PID, wall-clock start, start token.
-Owner = tuple[int, float, str | None]
 
 _FIELDS = dataclasses.fields(Allocation)
 #: the keys an entry may have, in the dataclass's order
@@ -177,11 +175,11 @@ class Entries:
         """The ports of one group, ascending."""
         return sorted(p for p, e in self._entries.items() if e.get("group") == group_id)
 
-    def owners(self, hostname: str) -> set[Owner]:
-        """The ``(pid, create_time, token)`` owners of this host's owner-bound entries."""
+    def owners(self, hostname: str) -> set[ProcessIdentity]:
+        """The owner processes of this host's owner-bound entries."""
         return {_owner(e) for e in self._entries.values() if _owned_here(e, hostname)}
 
-    def drop_owned_by(self, owners: set[Owner], hostname: str) -> int:
+    def drop_owned_by(self, owners: set[ProcessIdentity], hostname: str) -> int:
         """Remove this host's entries owned by ``owners``; returns how many went."""
         doomed = [
             port
@@ -206,13 +204,18 @@ def _owned_here(entry: Entry, hostname: str) -> bool:
     return entry.get("owner_pid") is not None and entry.get("hostname") == hostname
 
 
-def _owner(entry: Entry) -> Owner:
-    return (entry["owner_pid"], float(entry["owner_create_time"]), entry.get("owner_token"))
+def _owner(entry: Entry) -> ProcessIdentity:
+    return ProcessIdentity(
+        entry["owner_pid"], float(entry["owner_create_time"]), entry.get("owner_token")
+    )
 
 
-def decode(data: bytes, path: Path) -> Entries:
+def decode(data: bytes, path: Path, known: Entries | None = None) -> Entries:
     """Validate a registry document.
 
+    :param known: entries validated before (what this process last read or wrote); an entry
+        equal to its known twin needs no second check, so a registry of thousands that another
+        process changed by one entry costs little more than the parse
     :raises RegistryCorruptError: naming what is wrong, for anything but a version-1 registry.
     """
     if not data.strip():
@@ -238,10 +241,13 @@ def decode(data: bytes, path: Path) -> Entries:
     raw_entries = document["leases"]
     if not isinstance(raw_entries, dict):
         raise RegistryCorruptError(path, "'leases' is not an object")
+    checked = {} if known is None else {str(port): e for port, e in known._entries.items()}
     entries: dict[int, Entry] = {}
     for key, raw in raw_entries.items():
-        problem = entry_problem(key, raw)
-        if problem is not None:
-            raise RegistryCorruptError(path, f"lease {key!r} {problem}")
+        twin = checked.get(key)
+        if twin is None or twin != raw:
+            problem = entry_problem(key, raw)
+            if problem is not None:
+                raise RegistryCorruptError(path, f"lease {key!r} {problem}")
         entries[raw["port"]] = raw
     return Entries(entries)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from ._errors import PermissionDeniedError, RegistryError, RegistryLockTimeoutError
 
-__all__ = ("acquire", "acquire_async", "make_private_folder", "release")
+__all__ = ("acquire", "acquire_async", "is_current", "make_private_folder", "release")
 
 logger = logging.getLogger("aioports")
 
@@ -119,8 +119,9 @@ def _open(registry: Path) -> int:
         ) from exc
 
 
-def _is_current(fd: int, registry: Path) -> bool:
-    """Whether the locked descriptor is still the lock file at the path."""
+def is_current(fd: int, registry: Path) -> bool:
+    """Whether the locked descriptor is still the lock file at the path (a holder checks
+    again before it commits: a lock file deleted meanwhile may have let a second writer in)."""
     try:
         at_path = os.stat(lock_path(registry), follow_symlinks=False)
     except FileNotFoundError:
@@ -138,7 +139,7 @@ def _take(registry: Path, *, wait: bool) -> int | None:
             if not _lock(fd, wait=wait):
                 os.close(fd)
                 return None
-            if _is_current(fd, registry):
+            if is_current(fd, registry):
                 return fd
         except BaseException:
             os.close(fd)
@@ -196,6 +197,10 @@ class _Wait:
         return fd
 
 
+def _try_take(registry: Path) -> int | None:
+    return _take(registry, wait=False)
+
+
 def acquire(registry: Path, timeout: float) -> int:
     """Take the lock of ``registry`` in this thread; returns the descriptor that holds it.
 
@@ -223,7 +228,13 @@ async def acquire_async(registry: Path, lock_timeout: float) -> int:
     import asyncio
 
     import anyio
+    import anyio.to_thread
 
+    # Uncontended, one hop to a pooled worker thread takes it; only a wait needs a thread
+    # of its own (one an abandoned wait can be left to).
+    fd = await anyio.to_thread.run_sync(_try_take, registry)
+    if fd is not None:
+        return fd
     loop = asyncio.get_running_loop()
     woken = loop.create_future()
 

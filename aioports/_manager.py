@@ -211,7 +211,7 @@ class PortManager:
         """Remove every allocation from the registry, whoever made it."""
         async with self._registry.transaction() as entries:
             released = entries.clear()
-        return CleanupResult(cleaned=True, released=released)
+        return CleanupResult(released=released)
 
     async def repair(self) -> RepairResult:
         """Move an unusable registry aside (``registry.json.corrupt-<UTC time>``) and start
@@ -337,7 +337,7 @@ class PortManager:
         port: int,
         *,
         force: bool = False,
-        timeout: float = 3.0,  # noqa: ASYNC109 - the seed's grace period, not a call deadline
+        timeout: float = 3.0,  # noqa: ASYNC109 - a grace period, not a call deadline
         escalate: bool = False,
         allow_other_users: bool = False,
     ) -> KillResult:
@@ -377,7 +377,7 @@ class PortManager:
         kill_if_occupied: bool = False,
         force: bool = False,
         metadata: Mapping[str, Any] | None = None,
-        timeout: float = 3.0,  # noqa: ASYNC109 - the seed's grace period, not a call deadline
+        timeout: float = 3.0,  # noqa: ASYNC109 - a grace period, not a call deadline
         escalate: bool = False,
         allow_other_users: bool = False,
     ) -> Reservation:
@@ -471,4 +471,4 @@ class PortManager:
 
 
 def _result(port: int, status: PortStatus) -> ProbeResult:
-    return ProbeResult(port=port, in_use=status is not PortStatus.FREE, status=status)
+    return ProbeResult(port=port, status=status)

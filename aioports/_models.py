@@ -1,4 +1,5 @@
-"""The records aioports returns: frozen, slotted dataclasses with a ``to_dict()`` for JSON."""
+"""The records aioports returns: frozen, slotted dataclasses with a ``to_dict()`` for JSON
+(derived from their fields, see ``_records.py``)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,21 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from ._errors import InvalidPortError, InvalidRangeError
+from ._records import NOT_IN_JSON, Record, to_json
 
 __all__ = (
     "Allocation",
     "AllocationGroup",
     "CleanupResult",
+    "KillOutcome",
     "KillResult",
     "Occupier",
     "PortRange",
     "PortStatus",
+    "ProcessIdentity",
     "ProbeResult",
     "RangeLike",
     "RepairResult",
@@ -46,7 +50,7 @@ def validate_port(value: object) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class PortRange:
+class PortRange(Record):
     """An inclusive range of ports, validated on construction.
 
     :ivar start: the first port of the range
@@ -117,9 +121,6 @@ class PortRange:
     def __str__(self) -> str:
         return f"{self.start}-{self.end}"
 
-    def to_dict(self) -> dict[str, int]:
-        return {"start": self.start, "end": self.end}
-
 
 RangeLike = PortRange | tuple[int, int] | Mapping[str, int] | str
 
@@ -136,24 +137,26 @@ class PortStatus(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class ProbeResult:
+class ProbeResult(Record):
     """A snapshot of whether a server could start on a port; it can change a moment later.
 
     :ivar port: the port probed
-    :ivar in_use: True when a typical server could not start on it now (see ``status`` for why)
     :ivar status: ``free``, ``in_use`` (a socket holds it) or ``denied`` (privileged port)
     """
 
-    port: int
-    in_use: bool
-    status: PortStatus = PortStatus.FREE
+    _json_keys: ClassVar[tuple[str, ...]] = ("port", "in_use", "status")
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"port": self.port, "in_use": self.in_use, "status": self.status.value}
+    port: int
+    status: PortStatus
+
+    @property
+    def in_use(self) -> bool:
+        """True when a typical server could not start on the port now (``status`` says why)."""
+        return self.status is not PortStatus.FREE
 
 
 @dataclass(frozen=True, slots=True)
-class Allocation:
+class Allocation(Record):
     """One entry of the shared registry.
 
     :ivar port: the allocated port
@@ -180,28 +183,16 @@ class Allocation:
     group: str | None = None
     role: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "port": self.port,
-            "allocated_at": self.allocated_at.isoformat(),
-            "metadata": dict(self.metadata),
-            "pid": self.pid,
-            "hostname": self.hostname,
-            "owner_pid": self.owner_pid,
-            "owner_create_time": self.owner_create_time,
-            "owner_token": self.owner_token,
-            "group": self.group,
-            "role": self.role,
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class AllocationGroup:
+class AllocationGroup(Record):
     """Ports allocated together in one registry update, one per role.
 
     :ivar group_id: the id that releases them all at once
     :ivar allocations: the entries, in role order
     """
+
+    _json_keys: ClassVar[tuple[str, ...]] = ("group_id", "ports", "allocations")
 
     group_id: str
     allocations: tuple[Allocation, ...]
@@ -211,31 +202,26 @@ class AllocationGroup:
         """Role name to port."""
         return {a.role or str(a.port): a.port for a in self.allocations}
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "group_id": self.group_id,
-            "ports": self.ports,
-            "allocations": [a.to_dict() for a in self.allocations],
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class CleanupResult:
+class CleanupResult(Record):
     """What ``cleanup()`` did.
 
-    :ivar cleaned: always True once the registry is empty
     :ivar released: how many allocations were removed
     """
 
-    cleaned: bool
+    _json_keys: ClassVar[tuple[str, ...]] = ("cleaned", "released")
+
     released: int
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"cleaned": self.cleaned, "released": self.released}
+    @property
+    def cleaned(self) -> bool:
+        """Always True: a cleanup that returns has emptied the registry."""
+        return True
 
 
 @dataclass(frozen=True, slots=True)
-class RepairResult:
+class RepairResult(Record):
     """What ``repair()`` did.
 
     :ivar repaired: True when an unusable registry was moved aside and replaced by an empty one
@@ -247,12 +233,9 @@ class RepairResult:
     backup_path: str | None = None
     reason: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"repaired": self.repaired, "backup_path": self.backup_path, "reason": self.reason}
-
 
 @dataclass(frozen=True, slots=True)
-class Occupier:
+class Occupier(Record):
     """A process (or a socket with no visible process) that holds a port.
 
     :ivar pid: the holder's PID, or None when the OS does not show it (another user's process,
@@ -267,6 +250,9 @@ class Occupier:
     :ivar status: the socket state (``LISTEN``, ``ESTABLISHED``, ``TIME_WAIT``, ``NONE`` ...)
     :ivar parent_pids: the holder's ancestors, nearest first, as far as they can be seen (so
         a server started by a shell or a runner can be told apart from a stranger)
+    :ivar start_token: the holder's clock-independent start (Linux: boot id and start in
+        ticks since boot), when known; a kill checks it so that a recycled PID is never
+        signalled. Not part of :meth:`to_dict`.
     """
 
     pid: int | None
@@ -279,26 +265,34 @@ class Occupier:
     addresses: tuple[str, ...] = ()
     status: str = "LISTEN"
     parent_pids: tuple[int, ...] = ()
+    start_token: str | None = field(default=None, metadata=NOT_IN_JSON)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "pid": self.pid,
-            "process_name": self.process_name,
-            "port": self.port,
-            "cmdline": list(self.cmdline),
-            "username": self.username,
-            "uid": self.uid,
-            "create_time": self.create_time,
-            "addresses": list(self.addresses),
-            "status": self.status,
-            "parent_pids": list(self.parent_pids),
-        }
+
+class KillOutcome(enum.StrEnum):
+    """What ``kill_occupier()`` came to, decided where it happened.
+
+    :cvar NO_HOLDER: nothing held the port, or only a socket no process owns (a TIME_WAIT
+        leftover)
+    :cvar EXITED_FIRST: processes held it, but every one exited before it could be
+        signalled (the port may still be busy a moment: ``port_free`` says)
+    :cvar KILLED: every holder was signalled and has exited (a zombie counts: it holds no
+        sockets)
+    :cvar SURVIVED: signalled, but some holder was still alive when the timeout ran out;
+        nothing more is sent (``force`` or ``escalate`` would have sent SIGKILL)
+    """
+
+    NO_HOLDER = "no_holder"
+    EXITED_FIRST = "exited_first"
+    KILLED = "killed"
+    SURVIVED = "survived"
 
 
 @dataclass(frozen=True, slots=True)
-class KillResult:
+class KillResult(Record):
     """What ``kill_occupier()`` did.
 
+    :ivar outcome: what it came to, set where it happened: the one field to branch on, the
+        others give detail (keyword-only; ``no_holder`` for a result built without it)
     :ivar killed: True when every process that held the port was signalled and has exited
         (a zombie counts as exited: it holds no sockets)
     :ivar port: the port
@@ -322,24 +316,11 @@ class KillResult:
     port_free: bool = False
     message: str = ""
     occupiers: tuple[Occupier, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "killed": self.killed,
-            "port": self.port,
-            "pid": self.pid,
-            "process_name": self.process_name,
-            "pids": list(self.pids),
-            "signal": self.signal,
-            "escalated": self.escalated,
-            "port_free": self.port_free,
-            "message": self.message,
-            "occupiers": [o.to_dict() for o in self.occupiers],
-        }
+    outcome: KillOutcome = field(default=KillOutcome.NO_HOLDER, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
-class Reservation:
+class Reservation(Record):
     """What ``reserve()`` recorded.
 
     :ivar port: the port, now held by a registry entry
@@ -355,18 +336,9 @@ class Reservation:
     occupier: Occupier | None
     allocation: Allocation
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "port": self.port,
-            "was_occupied": self.was_occupied,
-            "killed": self.killed,
-            "occupier": None if self.occupier is None else self.occupier.to_dict(),
-            "allocation": self.allocation.to_dict(),
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class ScanResult:
+class ScanResult(Record):
     """What ``scan()`` found: a snapshot of a whole range, port by port as ``probe()`` sees it.
 
     :ivar range: the range scanned
@@ -392,15 +364,24 @@ class ScanResult:
         return self.occupiers.get(port, ())
 
     def to_dict(self) -> dict[str, Any]:
-        in_use = []
-        for result in self.in_use:
-            entry = result.to_dict()
-            if self.occupiers is not None:
-                entry["occupiers"] = [o.to_dict() for o in self.holders(result.port)]
-            in_use.append(entry)
-        return {
-            "range": self.range.to_dict(),
-            "in_use": in_use,
-            "free": self.free,
-            "elapsed": self.elapsed,
-        }
+        # Deliberately not the fields: each in-use port carries its holders (when asked for).
+        data = {name: to_json(getattr(self, name)) for name in ("range", "in_use", "free")}
+        if self.occupiers is not None:
+            for entry in data["in_use"]:
+                entry["occupiers"] = to_json(self.holders(entry["port"]))
+        return data | {"elapsed": self.elapsed}
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessIdentity:
+    """Who a PID was when it was looked up (or recorded).
+
+    :ivar pid: the process id
+    :ivar create_time: its wall-clock start, seconds since the epoch
+    :ivar token: its clock-independent start (``linux:<boot id>:<start ticks>``), or None
+        where the OS has none
+    """
+
+    pid: int
+    create_time: float
+    token: str | None

@@ -26,7 +26,7 @@ import anyio.to_thread
 
 from . import _lock
 from ._entries import Entries, decode
-from ._errors import RegistryCorruptError, RegistryLockTimeoutError
+from ._errors import RegistryCorruptError
 from ._models import RepairResult
 from ._registry_sync import commit, io_error, move_aside, open_for_reading, open_temp, read_error
 from ._steps import drive_async
@@ -77,7 +77,7 @@ class Registry:
         file is rewritten if anything changed; on an exception nothing is written.
         """
         core = self._core
-        async with self._exclusive():
+        async with self._exclusive() as lock_fd:
             stored, working = await drive_async(core.begin(await self._read()))
             yield working
             data = core.finish(stored, working)
@@ -85,13 +85,13 @@ class Registry:
                 # Once the change is decided it is written out whole: a cancellation waits
                 # for the rename instead of abandoning a half-done write.
                 with anyio.CancelScope(shield=True):
-                    await self._write(data)
+                    await self._write(data, lock_fd)
                 core.written(data, working)
 
     async def repair(self) -> RepairResult:
         """Move an unusable registry aside to a timestamped backup and start an empty one."""
         core = self._core
-        async with self._exclusive():
+        async with self._exclusive() as lock_fd:
             try:
                 reason = core.unusable(await self._read())
             except RegistryCorruptError as exc:  # a folder in its place, too
@@ -101,23 +101,22 @@ class Registry:
             backup = await anyio.to_thread.run_sync(move_aside, core)
             empty = Entries()
             data = empty.encode()
-            await self._write(data)
+            await self._write(data, lock_fd)
             core.written(data, empty)
             logger.debug("registry %s moved aside to %s: %s", core.path, backup, reason)
             return RepairResult(repaired=True, backup_path=str(backup), reason=reason)
 
     @contextlib.asynccontextmanager
-    async def _exclusive(self) -> AsyncIterator[None]:
+    async def _exclusive(self) -> AsyncIterator[int]:
         path = self._core.path
-        try:
-            with anyio.fail_after(self._lock_timeout):
-                await _task_lock(path).acquire()
-        except TimeoutError:
-            raise RegistryLockTimeoutError(path, self._lock_timeout) from None
+        # No timeout here: ``lock_timeout`` bounds the wait for another *process*. A task
+        # ahead in this queue holds it only for its own bounded wait and its I/O, so the
+        # queue always moves; a thousand managers wait their turn instead of timing out.
+        await _task_lock(path).acquire()
         try:
             fd = await _lock.acquire_async(path, self._lock_timeout)
             try:
-                yield
+                yield fd
             finally:
                 _lock.release(fd)
         finally:
@@ -134,7 +133,7 @@ class Registry:
             raise read_error(path, exc) from exc
         return data
 
-    async def _write(self, data: bytes) -> None:
+    async def _write(self, data: bytes, lock_fd: int) -> None:
         core = self._core
         temp = core.temp_path()
         try:
@@ -147,6 +146,6 @@ class Registry:
                 with contextlib.suppress(OSError):
                     os.unlink(temp)
                 raise
-            await anyio.to_thread.run_sync(commit, core, temp)
+            await anyio.to_thread.run_sync(commit, core, temp, lock_fd)
         except OSError as exc:
             raise io_error(core.path, "write", exc) from exc

@@ -108,17 +108,29 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def commit(core: RegistryCore, temp: Path) -> None:
+def commit(core: RegistryCore, temp: Path, lock_fd: int) -> None:
     """Put the written temp file in the registry's place, durably: remove the temp files of
-    writers that died mid-write (only lock holders write them), rename, fsync the folder."""
+    writers that died mid-write (only lock holders write them), rename, fsync the folder.
+
+    :raises RegistryError: when the lock file was deleted or replaced while we held it:
+        another writer may be in, so nothing is written.
+    """
     folder = core.path.parent
     prefix = core.temp_prefix
     try:
+        if not _lock.is_current(lock_fd, core.path):
+            raise RegistryError(
+                core.path,
+                f"the lock file of {core.path} was deleted or replaced while this process "
+                "held it; nothing was written (try again)",
+            )
         with os.scandir(folder) as names:
             strays = [e.name for e in names if is_stray_temp(e.name, prefix)]
         strays = [name for name in strays if name != temp.name]
         for name in strays:
-            with contextlib.suppress(FileNotFoundError):
+            # Gone already, or another user's file planted in a shared sticky folder (EPERM):
+            # either way not ours to wait for.
+            with contextlib.suppress(OSError):
                 os.unlink(folder / name)
         os.replace(temp, core.path)
     except BaseException:
@@ -153,7 +165,7 @@ def _read(path: Path) -> bytes | None:
         os.close(fd)
 
 
-def _write(core: RegistryCore, data: bytes) -> None:
+def _write(core: RegistryCore, data: bytes, lock_fd: int) -> None:
     temp = core.temp_path()
     try:
         fd = open_temp(temp)
@@ -167,7 +179,7 @@ def _write(core: RegistryCore, data: bytes) -> None:
                 os.unlink(temp)
             raise
         os.close(fd)
-        commit(core, temp)
+        commit(core, temp, lock_fd)
     except OSError as exc:
         raise io_error(core.path, "write", exc) from exc
 
@@ -204,7 +216,7 @@ class SyncRegistry:
             yield working
             data = core.finish(stored, working)
             if data is not None:
-                _write(core, data)
+                _write(core, data, fd)
                 core.written(data, working)
         finally:
             _lock.release(fd)
@@ -223,7 +235,7 @@ class SyncRegistry:
             backup = move_aside(core)
             empty = Entries()
             data = empty.encode()
-            _write(core, data)
+            _write(core, data, fd)
             core.written(data, empty)
             logger.debug("registry %s moved aside to %s: %s", core.path, backup, reason)
             return RepairResult(repaired=True, backup_path=str(backup), reason=reason)

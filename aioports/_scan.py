@@ -96,7 +96,7 @@ async def iter_scan(
         async for block, refused in blocks:
             by_port = {result.port: result for result in refused}
             for port in block:
-                yield by_port.get(port) or ProbeResult(port=port, in_use=False)
+                yield by_port.get(port) or ProbeResult(port=port, status=PortStatus.FREE)
 
 
 async def _refusals(
@@ -149,7 +149,7 @@ def _confirm(prober: BindProber, ports: Iterable[int]) -> list[ProbeResult]:
     for port in ports:
         status = prober.exact_status(port)
         if status is not PortStatus.FREE:
-            results.append(ProbeResult(port=port, in_use=True, status=status))
+            results.append(ProbeResult(port=port, status=status))
     return results
 
 

@@ -2,7 +2,7 @@
 
 The search binds one port after another from the start of the range. In a crowded range that
 would cost a bind per busy port, so after :data:`SNAPSHOT_AFTER` busy probes it reads the
-kernel's table of listeners once (see ``_table.py``) and skips the ports it lists; every port
+kernel's table of listeners once (see ``_listeners.py``) and skips the ports it lists; every port
 it is about to hand out is still bind-checked. The cost then follows the probes the search
 really needs, plus one table read.
 """
@@ -13,10 +13,10 @@ from collections.abc import Callable
 
 from ._entries import Entries
 from ._errors import NoFreePortError
+from ._listeners import listening_ports
 from ._models import PortRange, PortStatus
 from ._probe import BindProber
 from ._steps import CHECKPOINT, Blocking, Steps
-from ._table import listening_ports
 
 __all__ = ("find_free_ports",)
 

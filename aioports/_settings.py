@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 from pathlib import Path
 
 import orjson
@@ -35,7 +36,7 @@ def load_range(path: Path) -> PortRange | None:
     :raises ConfigError: when the file exists but cannot be used; the message says why.
     """
     try:
-        data = path.read_bytes()
+        data = _read_small_file(path)
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -58,6 +59,25 @@ def load_range(path: Path) -> PortRange | None:
         return PortRange.coerce(raw)
     except InvalidRangeError as exc:
         raise ConfigError(f"the settings file {path} holds a bad range: {exc}; {_FIX}") from exc
+
+
+#: the largest settings file read: a few hundred bytes are plenty
+MAX_SETTINGS_BYTES = 64 * 1024
+
+
+def _read_small_file(path: Path) -> bytes:
+    """The bytes of a regular file of at most :data:`MAX_SETTINGS_BYTES`; opened without
+    blocking, so a FIFO in its place cannot hang the caller."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        if info.st_size > MAX_SETTINGS_BYTES:
+            raise OSError(errno.EFBIG, f"over {MAX_SETTINGS_BYTES} bytes", str(path))
+        return os.read(fd, MAX_SETTINGS_BYTES + 1)
+    finally:
+        os.close(fd)
 
 
 def save_range(path: Path, range: PortRange) -> None:

@@ -11,6 +11,9 @@ listeners, that is several times faster than the psutil scan (see ``benchmarks/b
 The psutil path is also less complete on Linux: it names one holder per socket, so the
 workers of a forked server sharing a listener are missed; the netlink path finds them all.
 
+(The free-port search needs only which ports have a listener, without PIDs: that cheaper
+snapshot is ``_listeners.py``.)
+
 Plain sync functions, run in a worker thread by the caller. Anything unexpected from netlink
 makes :func:`socket_table` fall back to psutil, so the fast path can only be faster, never
 wrong in a different way.

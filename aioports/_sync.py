@@ -138,7 +138,7 @@ class SyncPortManager:
         """See :meth:`PortManager.cleanup`."""
         with self._registry.transaction() as entries:
             released = entries.clear()
-        return CleanupResult(cleaned=True, released=released)
+        return CleanupResult(released=released)
 
     def repair(self) -> RepairResult:
         """See :meth:`PortManager.repair`."""
@@ -204,8 +204,7 @@ class SyncPortManager:
     def probe(self, port: int) -> ProbeResult:
         """See :meth:`PortManager.probe`."""
         port = validate_port(port)
-        status = self._prober.status(port)
-        return ProbeResult(port=port, in_use=status.value != "free", status=status)
+        return ProbeResult(port=port, status=self._prober.status(port))
 
     def detect_occupiers_by_port(self, ports: Iterable[int]) -> dict[int, list[Occupier]]:
         """See :meth:`PortManager.detect_occupiers_by_port`."""

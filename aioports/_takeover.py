@@ -1,6 +1,7 @@
 """Taking a port over: kill whoever holds it, then (for ``reserve``) record it in the registry.
 
-Async orchestration of the sync pieces in ``_occupier.py``, each run in a worker thread.
+Async orchestration of the sync pieces in ``_occupier.py`` and ``_identity.py``, each run in
+a worker thread. The :class:`KillOutcome` of a kill is set where its branch is taken.
 Waiting is polling with a short, growing pause (0.5 ms up to 20 ms), never a fixed sleep: a
 polite process frees its port a few milliseconds after SIGTERM, and the call returns then.
 The port itself is probed inline (a non-blocking bind costs microseconds).
@@ -19,9 +20,10 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from ._errors import PermissionDeniedError, PortAlreadyAllocatedError, PortInUseError
-from ._models import Allocation, KillResult, Occupier, PortStatus, Reservation
-from ._occupier import ORPHAN_STATES, is_gone, occupiers_by_port, refusal, send_signal, signal_name
+from ._errors import KillFailedError, PortAlreadyAllocatedError, PortInUseError
+from ._identity import is_gone, send_signal, signal_name
+from ._models import Allocation, KillOutcome, KillResult, Occupier, PortStatus, Reservation
+from ._occupier import ORPHAN_STATES, identity_of, occupiers_by_port, refusal
 from ._probe import BindProber
 from ._registry import Registry
 
@@ -71,13 +73,21 @@ async def kill_port(
 ) -> KillResult:
     """Signal every process holding ``port`` and wait until they have exited and the port
     is bindable, or ``grace`` seconds have passed. See ``PortManager.kill_occupier``."""
-    occupiers = await detect(port)
+
+    def look() -> list[Occupier]:
+        # One thread hop: the refusal walks this process's ancestry, a blocking read too.
+        occupiers = occupiers_by_port((port,))[port]
+        for holder in _holders(occupiers):
+            denied = refusal(holder, allow_other_users=allow_other_users)
+            if denied is not None:
+                raise denied
+        return occupiers
+
+    occupiers = await anyio.to_thread.run_sync(look)
     holders = _holders(occupiers)
-    for holder in holders:
-        reason = refusal(holder, allow_other_users=allow_other_users)
-        if reason is not None:
-            raise PermissionDeniedError(reason, pid=holder.pid)
-    result = KillResult(killed=False, port=port, occupiers=tuple(occupiers))
+    result = KillResult(
+        killed=False, port=port, occupiers=tuple(occupiers), outcome=KillOutcome.NO_HOLDER
+    )
     if not holders:
         what = f"a {occupiers[0].status} socket no process owns" if occupiers else "nothing"
         return _finish(prober, result, f"port {port} is held by {what}: nothing to kill")
@@ -85,6 +95,7 @@ async def kill_port(
     result = _with(result, pid=first.pid, process_name=first.process_name)
     signalled = await _signal_all(holders, force=force)
     if not signalled:
+        result = _with(result, outcome=KillOutcome.EXITED_FIRST)
         return _finish(
             prober, result, f"{_names(holders)} exited before it was signalled: nothing to kill"
         )
@@ -100,14 +111,14 @@ async def kill_port(
     if alive:
         hint = "" if force or escalate else "; pass force=True or escalate=True to SIGKILL it"
         message = f"{_names(alive)} did not exit within {grace:g} s of {result.signal}{hint}"
-        return _finish(prober, result, message)
-    result = _with(result, killed=True)
+        return _finish(prober, _with(result, outcome=KillOutcome.SURVIVED), message)
+    result = _with(result, killed=True, outcome=KillOutcome.KILLED)
     return _finish(prober, result, f"{_names(signalled)} exited after {result.signal}")
 
 
 async def _signal_all(targets: Sequence[Occupier], *, force: bool) -> list[Occupier]:
     def run() -> list[Occupier]:
-        return [o for o in targets if send_signal(o, force=force)]
+        return [o for o in targets if send_signal(identity_of(o), force=force)]
 
     return await anyio.to_thread.run_sync(run)
 
@@ -119,7 +130,7 @@ async def _wait(
     when ``grace`` ran out (empty if all exited, even if the port stayed busy)."""
 
     def still_alive() -> list[Occupier]:
-        return [o for o in targets if not is_gone(o)]
+        return [o for o in targets if not is_gone(identity_of(o))]
 
     deadline = anyio.current_time() + grace
     pause = _FIRST_PAUSE
@@ -191,7 +202,7 @@ async def reserve_port(
             allow_other_users=allow_other_users,
         )
         if not result.port_free:
-            raise PortInUseError(port, occupier)
+            raise KillFailedError(port, occupier, result)
         killed = result.killed
     async with registry.transaction() as leases:
         existing = leases.get(port)

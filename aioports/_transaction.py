@@ -22,8 +22,9 @@ import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ._entries import Entries, Owner, decode
+from ._entries import Entries, decode
 from ._errors import RegistryCorruptError
+from ._models import ProcessIdentity
 from ._steps import Blocking, Steps
 
 __all__ = (
@@ -49,8 +50,8 @@ TEMP_FLAGS = (
 )  # fmt: skip
 
 
-def _dead_owners(owners: set[Owner]) -> set[Owner]:
-    from ._process import dead_owners  # psutil: loaded only when an owner must be checked
+def _dead_owners(owners: set[ProcessIdentity]) -> set[ProcessIdentity]:
+    from ._identity import dead_owners  # psutil: loaded only when an owner must be checked
 
     return dead_owners(owners)
 
@@ -91,13 +92,14 @@ class RegistryCore:
         if data is None:
             return Entries()
         # The bytes this process last read or wrote decode to what it kept: skip the work.
+        known = None if self._last is None else self._last[1]
         if self._last is not None and self._last[0] == data:
             return self._last[1].copy()
         if len(data) < _INLINE_DECODE_BYTES:
-            entries = decode(data, self.path)
+            entries = decode(data, self.path, known)
         else:
             # Thousands of entries take milliseconds to parse: an async door uses a thread.
-            entries = yield Blocking(decode, (data, self.path))
+            entries = yield Blocking(decode, (data, self.path, known))
         self._last = (data, entries.copy())
         return entries
 

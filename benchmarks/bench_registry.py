@@ -23,14 +23,15 @@ import orjson
 from _common import Sample, environment, free_start, print_table, write_fsynced
 
 from aioports import Allocation, PortManager
-from aioports._registry import Leases, Registry, decode
+from aioports._entries import Entries, decode
+from aioports._registry import Registry
 
 ENTRIES = 1_000
 
 
 def seed_registry(path: Path, avoid: range) -> None:
     now = datetime.now(UTC)
-    leases = Leases()
+    leases = Entries()
     port = 1024
     while len(leases) < ENTRIES:
         if port not in avoid:

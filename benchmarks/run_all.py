@@ -262,16 +262,17 @@ def bench_contention(rounds: int) -> None:
         rates, dups = [], []
         for _ in range(max(1, min(rounds, 3))):
             path = str(Path(tempfile.mkdtemp()) / "registry.json")
-            go, out = ctx.Event(), ctx.Queue()
+            # Every child imports, then waits at the barrier with this process: the clock
+            # starts when the last one is ready, so start-up never counts, however loaded.
+            go, out = ctx.Barrier(PROCESSES + 1), ctx.Queue()
             procs = [
                 ctx.Process(target=_contender, args=(kind, path, start, size, go, out))
                 for _ in range(PROCESSES)
             ]
             for proc in procs:
                 proc.start()
-            time.sleep(1.5)  # let every child import and wait at the gate
+            go.wait()
             began = time.perf_counter()
-            go.set()
             picked = [p for _ in procs for p in out.get(timeout=300)]
             elapsed = time.perf_counter() - began
             for proc in procs:
@@ -282,12 +283,28 @@ def bench_contention(rounds: int) -> None:
         print(f"| {kind} | {lo:,.0f} / {mid:,.0f} / {hi:,.0f} | {statistics.median(dups):,.0f} |")
 
 
+def bench_script(name: str, *args: str) -> Callable[[int], None]:
+    """A benchmark that is a script of its own, run as a child with its table printed."""
+
+    def run(rounds: int) -> None:
+        import subprocess
+        import sys
+
+        here = Path(__file__).parent
+        subprocess.run([sys.executable, str(here / name), *args], check=True)
+
+    return run
+
+
 BENCHES: dict[str, Callable[[int], None]] = {
     "probe": bench_probe,
     "scan": bench_scan,
     "allocate": bench_allocate,
     "contention": bench_contention,
     "registry": lambda rounds: anyio.run(bench_registry.main, max(rounds * 20, 100)),
+    "cycles": bench_script("bench_cycles.py", "--seconds", "2", "--rounds", "3"),
+    "leases": bench_script("bench_leases.py"),
+    "cli": bench_script("bench_cli.py"),
 }
 
 

@@ -1,51 +1,171 @@
-"""Run the real ``aioports`` executable against a private registry, and check its JSON."""
+"""Run the ``aioports`` command line against a private registry, and check its JSON.
+
+:class:`CliRunner` calls ``aioports.cli.main(argv)`` in this process with captured streams,
+like click's ``CliRunner``: a few milliseconds a call, for parsing, rendering and errors.
+:class:`Executable` starts the installed console script, for what needs a real process
+(signals, pipes, closed or full stdout, the interpreter's locale, terminals, concurrency).
+Both return a :class:`Result`.
+"""
 
 from __future__ import annotations
 
 import functools
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import jsonschema
+import pytest
 import referencing
+from processes import reap
+
+from aioports.cli import main
 
 # The console script installed next to this interpreter: the one a user runs.
 EXECUTABLE = shutil.which("aioports", path=str(Path(sys.executable).parent)) or "aioports"
 
+Stream = Literal["stdin", "stdout", "stderr"]
+
 
 @dataclass(frozen=True)
-class Done:
-    """A finished run: exit code, stdout and stderr kept apart."""
+class Result:
+    """A finished run: exit code, stdout and stderr kept apart, and stdout's raw bytes.
 
-    code: int
-    out: str
-    err: str
+    :ivar exit_code: what ``main()`` returned, or the process's exit status
+    :ivar stdout: stdout decoded as UTF-8
+    :ivar stderr: stderr decoded as UTF-8
+    :ivar stdout_bytes: stdout exactly as written
+    """
+
+    exit_code: int
+    stdout: str
+    stderr: str
+    stdout_bytes: bytes
 
     def json(self) -> Any:
         """stdout as exactly one JSON document (json.loads rejects anything around it)."""
-        return json.loads(self.out)
+        return json.loads(self.stdout_bytes)
 
 
-class Cli:
-    """The ``aioports`` command bound to one temporary registry."""
+def _environment(registry: Path, range: str | None) -> dict[str, str | None]:
+    """What a run sees: the user's environment without aioports' own variables, then the
+    private registry and range (``None`` means unset)."""
+    env: dict[str, str | None] = {
+        key: None for key in os.environ if key.startswith(("AIOPORTS_", "NO_COLOR"))
+    }
+    env["AIOPORTS_REGISTRY"] = str(registry)
+    env["AIOPORTS_RANGE"] = range
+    return env
+
+
+class _Bytes(io.BytesIO):
+    """The bytes under a captured stream, which may claim to be a terminal."""
+
+    def __init__(self, data: bytes = b"", *, terminal: bool = False) -> None:
+        super().__init__(data)
+        self._terminal = terminal
+
+    def isatty(self) -> bool:
+        return self._terminal
+
+
+def _text(raw: _Bytes, encoding: str) -> io.TextIOWrapper:
+    # What the interpreter gives a process: a text layer with a ``.buffer`` (the JSON
+    # renderer writes bytes there), strict errors (main() relaxes them itself).
+    return io.TextIOWrapper(raw, encoding=encoding, errors="strict", write_through=True)
+
+
+class CliRunner:
+    """``aioports`` in this process, bound to one temporary registry.
+
+    Each call replaces ``sys.stdin``, ``sys.stdout`` and ``sys.stderr`` with captured text
+    streams and sets the environment through ``monkeypatch`` for the call only, so several
+    runners (and a test's own variables) never leak into one another.
+    """
+
+    def __init__(
+        self, monkeypatch: pytest.MonkeyPatch, registry: Path, range: str | None = None
+    ) -> None:
+        self.monkeypatch = monkeypatch
+        self.registry = registry
+        self.range = range
+
+    def __call__(
+        self,
+        *args: str,
+        env: Mapping[str, str | None] | None = None,
+        input: str = "",
+        terminal: Collection[Stream] = (),
+        encoding: str = "utf-8",
+    ) -> Result:
+        """Run ``aioports args``.
+
+        :param env: variables to set (``None``: unset) on top of the runner's own
+        :param input: what stdin holds
+        :param terminal: the streams that say they are a terminal (``isatty()``)
+        :param encoding: the encoding of the text streams, as a locale would pick it
+        """
+        stdin = _Bytes(input.encode(encoding), terminal="stdin" in terminal)
+        stdout = _Bytes(terminal="stdout" in terminal)
+        stderr = _Bytes(terminal="stderr" in terminal)
+        with self.monkeypatch.context() as patch:
+            # argparse sizes its help to the terminal; a pipe gets the 80-column fallback.
+            variables: dict[str, str | None] = {"COLUMNS": "80", "LINES": "24"}
+            variables |= _environment(self.registry, self.range) | dict(env or {})
+            for key, value in variables.items():
+                if value is None:
+                    patch.delenv(key, raising=False)
+                else:
+                    patch.setenv(key, value)
+            out, err = _text(stdout, encoding), _text(stderr, encoding)
+            patch.setattr(sys, "stdin", _text(stdin, encoding))
+            patch.setattr(sys, "stdout", out)
+            patch.setattr(sys, "stderr", err)
+            code = main(list(args))
+            out.flush()
+            err.flush()
+        result = Result(
+            code, stdout.getvalue().decode(), stderr.getvalue().decode(), stdout.getvalue()
+        )
+        if variables.get("AIOPORTS_DEBUG") != "1":  # which asks for tracebacks
+            assert "Traceback" not in result.stderr, result.stderr
+        return result
+
+    def many(
+        self, runs: Sequence[Sequence[str]], env: Mapping[str, str | None] | None = None
+    ) -> list[Result]:
+        """Run each argument list in turn."""
+        return [self(*args, env=env) for args in runs]
+
+    def json(
+        self, schema: str, *args: str, code: int = 0, env: Mapping[str, str | None] | None = None
+    ) -> Any:
+        """Run with ``--json``, check the exit code, and validate stdout against ``schema``."""
+        return _checked_json(self(*args, "--json", env=env), schema, code)
+
+
+class Executable:
+    """The installed ``aioports`` console script, bound to one temporary registry."""
 
     def __init__(self, registry: Path, range: str | None = None) -> None:
         self.registry = registry
         self.range = range
 
     def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIOPORTS_", "NO_COLOR"))}
-        env["AIOPORTS_REGISTRY"] = str(self.registry)
-        if self.range is not None:
-            env["AIOPORTS_RANGE"] = self.range
+        env = dict(os.environ)
+        for key, value in _environment(self.registry, self.range).items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
         env.update(extra or {})
         return env
 
@@ -57,31 +177,38 @@ class Cli:
         kwargs.setdefault("stderr", subprocess.PIPE)
         return subprocess.Popen([EXECUTABLE, *args], env=self.env(env), text=True, **kwargs)
 
-    def __call__(self, *args: str, env: Mapping[str, str] | None = None) -> Done:
+    def __call__(self, *args: str, env: Mapping[str, str] | None = None) -> Result:
         return self.many([args], env=env)[0]
 
     def many(
         self, runs: Sequence[Sequence[str]], env: Mapping[str, str] | None = None
-    ) -> list[Done]:
+    ) -> list[Result]:
         """Start every run at once, then collect them: cheap on wall-clock time."""
         procs = [self.popen(*args, env=env) for args in runs]
         done = []
-        for proc in procs:
-            out, err = proc.communicate(timeout=60)
-            done.append(Done(proc.returncode, out, err))
+        try:
+            for proc in procs:
+                out, err = proc.communicate(timeout=60)
+                done.append(Result(proc.returncode, out, err, out.encode()))
+        finally:
+            for proc in procs:
+                reap(proc)
         for result in done:
-            assert "Traceback" not in result.err, result.err
+            assert "Traceback" not in result.stderr, result.stderr
         return done
 
     def json(
         self, schema: str, *args: str, code: int = 0, env: Mapping[str, str] | None = None
     ) -> Any:
         """Run with ``--json``, check the exit code, and validate stdout against ``schema``."""
-        done = self(*args, "--json", env=env)
-        assert done.code == code, (done.code, done.out, done.err)
-        document = done.json()
-        validate(schema, document)
-        return document
+        return _checked_json(self(*args, "--json", env=env), schema, code)
+
+
+def _checked_json(done: Result, schema: str, code: int) -> Any:
+    assert done.exit_code == code, (done.exit_code, done.stdout, done.stderr)
+    document = done.json()
+    validate(schema, document)
+    return document
 
 
 @functools.cache
@@ -126,11 +253,12 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def as_nobody(cli: Cli, *args: str) -> Done:
-    """Run ``aioports args`` as the user nobody (needs root), against ``cli``'s registry."""
+def as_nobody(registry: Path, *args: str, range: str | None = None) -> Result:
+    """Run ``aioports args`` as the user nobody (needs root), against ``registry``."""
+    env = Executable(registry, range).env()
     done = subprocess.run(
         [sys.executable, "-c", _AS_NOBODY, *args],
-        capture_output=True, text=True, env=cli.env(), timeout=60, check=False,
+        capture_output=True, text=True, env=env, timeout=60, check=False,
     )  # fmt: skip
     assert "Traceback" not in done.stderr, done.stderr
-    return Done(done.returncode, done.stdout, done.stderr)
+    return Result(done.returncode, done.stdout, done.stderr, done.stdout.encode())

@@ -1,18 +1,24 @@
-"""Child processes for the occupier tests: listeners that behave in the ways kills go wrong.
+"""Every child process the tests start, and the one way each is ended and reaped.
 
-Each child binds a loopback port, then prints one line (the port, then any PIDs it forked) as
-its readiness signal. :func:`spawn` ends whatever is left of them, and only them, afterwards.
+Listeners (:func:`spawn`, :func:`listener_process`) bind a loopback port, then print one line
+(the port, then any PIDs they forked) as their readiness signal; the code they run after the
+prelude decides how they behave when a kill goes wrong. :func:`spawn` ends whatever is left of
+them, and only them, afterwards. :func:`registry_locked_elsewhere` holds a registry's lock in
+another process; :func:`run_python` runs code in a fresh interpreter; :func:`reap` ends and
+waits for any child a test started itself.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 
@@ -126,11 +132,25 @@ def spawn(
             with contextlib.suppress(psutil.NoSuchProcess):
                 if child.is_running():  # the same process: psutil checks the start time
                     child.send_signal(signal.SIGKILL)
-        if proc.poll() is None:
+        reap(proc)
+
+
+@contextlib.contextmanager
+def listener_process(host: str = "127.0.0.1", port: int = 0) -> Iterator[tuple[int, int]]:
+    """A child process listening on ``host:port``; yields ``(pid, port)`` once it listens."""
+    with spawn(POLITE, host, port) as child:
+        yield child.pid, child.port
+
+
+def reap(proc: subprocess.Popen[str]) -> None:
+    """End a child this test started (SIGKILL if it still runs), wait for it, close its pipes."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
             proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-        assert proc.stdout is not None
-        proc.stdout.close()
+    proc.wait(timeout=10)
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
 
 
 def alive(pid: int) -> bool:
@@ -146,3 +166,46 @@ def exited_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait(timeout=30)
     return proc.pid
+
+
+def run_python(code: str, *args: str, env: dict[str, str] | None = None) -> str:
+    """Run ``code`` in a fresh interpreter, returning its stdout; fails the test on error."""
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+HOLD_LOCK = textwrap.dedent(
+    """
+    import fcntl, os, sys, time
+    fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    print("locked", flush=True)
+    time.sleep(float(sys.argv[2]))
+    """
+)
+
+
+@contextlib.contextmanager
+def registry_locked_elsewhere(registry: Path, seconds: float = 600) -> Iterator[None]:
+    """Another process holds the registry's lock for ``seconds`` (or until the block ends)."""
+    registry.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = registry.with_name(registry.name + ".lock")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(lock_path), str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "locked"
+        yield
+    finally:
+        reap(holder)

@@ -10,7 +10,8 @@ from typing import Any
 
 import orjson
 import pytest
-from helpers import bindable, free_block, listener_process, reap
+from helpers import bindable, free_block
+from processes import listener_process, reap
 
 from aioports import (
     InvalidMetadataError,

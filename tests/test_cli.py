@@ -1,4 +1,5 @@
-"""The real ``aioports`` executable, every command, for people and with --json."""
+"""Every command of the ``aioports`` command line, for people and with --json, run in-process;
+and the real executable started as ``python -m aioports`` and as the console script."""
 
 from __future__ import annotations
 
@@ -8,14 +9,20 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_helpers import EXECUTABLE, Cli, schemas, validate
-from helpers import free_block, listener_process
+from cli_helpers import EXECUTABLE, CliRunner, Executable, schemas, validate
+from helpers import free_block
+from processes import listener_process
 
 import aioports
 from aioports.cli import main
-from aioports.cli._table import COMMANDS
 
 BLOCK = 12
+# Every command flag; each has its word form (``--allocate`` and ``allocate``).
+COMMANDS = (
+    "--allocate", "--allocate-group", "--release", "--release-group", "--list", "--probe",
+    "--cleanup", "--repair", "--set-range", "--dashboard", "--reserve", "--detect",
+    "--kill-port", "--scan", "--version",
+)  # fmt: skip
 
 
 @pytest.fixture
@@ -24,27 +31,32 @@ def block() -> int:
 
 
 @pytest.fixture
-def cli(tmp_path: Path, block: int) -> Cli:
-    return Cli(tmp_path / "state" / "registry.json", range=f"{block}-{block + BLOCK - 1}")
+def cli(tmp_path: Path, block: int, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    registry = tmp_path / "state" / "registry.json"
+    return CliRunner(monkeypatch, registry, range=f"{block}-{block + BLOCK - 1}")
 
 
-def test_help_shows_an_example_for_every_command(cli: Cli) -> None:
+def test_help_shows_an_example_for_every_command(cli: CliRunner) -> None:
     flags_form, word_form = cli.many([["--help"], ["help"]])
     assert flags_form == word_form
-    assert flags_form.code == 0
-    for flag in (command.flag for command in COMMANDS if command.flag):
-        assert f"  aioports {flag}" in flags_form.out, flag
+    assert flags_form.exit_code == 0
+    for flag in COMMANDS:
+        assert f"  aioports {flag}" in flags_form.stdout, flag
 
 
-def test_version(cli: Cli) -> None:
+def test_version(cli: CliRunner) -> None:
     human, word = cli.many([["--version"], ["version"]])
-    assert human.out == word.out == f"aioports {aioports.__version__}\n"
+    assert human.stdout == word.stdout == f"aioports {aioports.__version__}\n"
     assert cli.json("version", "--version") == {"status": "ok", "version": aioports.__version__}
 
 
-def test_allocate_records_metadata_as_flags_and_as_words(cli: Cli, block: int) -> None:
+def test_allocate_records_metadata_as_flags_and_as_words(cli: CliRunner, block: int) -> None:
     done = cli("--allocate", "--app", "demo", "--worktree", "feature/ui", "--service", "api")
-    assert (done.code, done.out, done.err) == (0, f"aioports: Allocated port {block}.\n", "")
+    assert (done.exit_code, done.stdout, done.stderr) == (
+        0,
+        f"aioports: Allocated port {block}.\n",
+        "",
+    )
     document = cli.json("allocated", "allocate", "--app", "demo")
     assert document == {
         "status": "allocated",
@@ -60,14 +72,14 @@ def test_allocate_records_metadata_as_flags_and_as_words(cli: Cli, block: int) -
     assert (first["group"], first["role"], first["owner_pid"]) == (None, None, None)
     assert first["pid"] > 0
     assert first["hostname"]
-    table = cli("--list").out.splitlines()
+    table = cli("--list").stdout.splitlines()
     assert table[0].split() == [
         "PORT", "APP", "WORKTREE", "SERVICE/ROLE", "GROUP", "OWNER", "ALLOCATED", "(UTC)"
     ]  # fmt: skip
     assert table[1].split()[:6] == [str(block), "demo", "feature/ui", "api", "-", "-"]
 
 
-def test_allocate_from_an_explicit_range_tied_to_an_owner(cli: Cli, block: int) -> None:
+def test_allocate_from_an_explicit_range_tied_to_an_owner(cli: CliRunner, block: int) -> None:
     with listener_process() as (pid, _):
         span = f"{block + 5}-{block + 6}"
         document = cli.json("allocated", "--allocate", "--range", span, "--owner-pid", str(pid))
@@ -80,10 +92,10 @@ def test_allocate_from_an_explicit_range_tied_to_an_owner(cli: Cli, block: int) 
     assert later["port"] == block + 5
 
 
-def test_allocate_group_and_release_group(cli: Cli, block: int) -> None:
+def test_allocate_group_and_release_group(cli: CliRunner, block: int) -> None:
     done = cli("--allocate-group", "3", "--roles", "frontend,backend,test", "--app", "miyabi")
-    assert done.code == 0, done.err
-    head, *roles = done.out.splitlines()
+    assert done.exit_code == 0, done.stderr
+    head, *roles = done.stdout.splitlines()
     assert head.startswith("aioports: Allocated port group ")
     group_id = head.removeprefix("aioports: Allocated port group ").rstrip(".")
     assert [line.split() for line in roles] == [
@@ -103,17 +115,17 @@ def test_allocate_group_and_release_group(cli: Cli, block: int) -> None:
         "message": f"Released port group {group_id}: {block}, {block + 1}, {block + 2}.",
     }
     again = cli("release-group", group_id)
-    assert (again.code, again.out) == (
+    assert (again.exit_code, again.stdout) == (
         0, f"aioports: No port group {group_id} is allocated; nothing to release.\n"
     )  # fmt: skip
     assert cli.json("group_released", "--release-group", group_id)["status"] == "not_allocated"
     assert [a["port"] for a in cli.json("list", "--list")] == [block + 3, block + 4]
 
 
-def test_release(cli: Cli, block: int) -> None:
+def test_release(cli: CliRunner, block: int) -> None:
     cli("--allocate")
     done = cli("--release", str(block))
-    assert (done.code, done.out) == (0, f"aioports: Released port {block}.\n")
+    assert (done.exit_code, done.stdout) == (0, f"aioports: Released port {block}.\n")
     document = cli.json("released", "release", str(block))
     assert document == {
         "status": "not_allocated",
@@ -123,10 +135,10 @@ def test_release(cli: Cli, block: int) -> None:
     }
 
 
-def test_probe_free_and_in_use(cli: Cli) -> None:
+def test_probe_free_and_in_use(cli: CliRunner) -> None:
     with listener_process() as (_, busy):
         done = cli("--probe", str(busy))
-        assert (done.code, done.out) == (0, f"aioports: Port {busy} is in use.\n")
+        assert (done.exit_code, done.stdout) == (0, f"aioports: Port {busy} is in use.\n")
         document = cli.json("probe", "probe", str(busy))
         assert document == {
             "status": "in_use",
@@ -140,10 +152,10 @@ def test_probe_free_and_in_use(cli: Cli) -> None:
     )  # fmt: skip
 
 
-def test_cleanup_without_a_terminal_does_not_ask(cli: Cli) -> None:
+def test_cleanup_without_a_terminal_does_not_ask(cli: CliRunner) -> None:
     cli.many([["--allocate"], ["--allocate-group", "2"]])
     done = cli("--cleanup")
-    assert (done.code, done.out, done.err) == (
+    assert (done.exit_code, done.stdout, done.stderr) == (
         0, "aioports: Cleaned up: released 3 allocation(s).\n", ""
     )  # fmt: skip
     document = cli.json("cleanup", "cleanup", "--yes")
@@ -155,14 +167,14 @@ def test_cleanup_without_a_terminal_does_not_ask(cli: Cli) -> None:
     }
 
 
-def test_corrupt_registry_names_the_file_and_the_repair(cli: Cli) -> None:
+def test_corrupt_registry_names_the_file_and_the_repair(cli: CliRunner) -> None:
     cli.registry.parent.mkdir(parents=True)
     cli.registry.write_text("{not json")
     human = cli("--list")
-    assert human.code == 1
-    assert str(cli.registry) in human.err
-    assert "aioports repair" in human.err
-    assert human.out == ""
+    assert human.exit_code == 1
+    assert str(cli.registry) in human.stderr
+    assert "aioports repair" in human.stderr
+    assert human.stdout == ""
     error = cli.json("error", "--allocate", code=1)["error"]
     assert error["type"] == "RegistryCorruptError"
     assert error["path"] == str(cli.registry)
@@ -179,11 +191,19 @@ def test_corrupt_registry_names_the_file_and_the_repair(cli: Cli) -> None:
     assert backup.read_text() == "{not json"
     assert cli.json("list", "--list") == []
     healthy = cli("repair")
-    assert healthy.out == f"aioports: The registry {cli.registry} is healthy; nothing to repair.\n"
+    assert (
+        healthy.stdout == f"aioports: The registry {cli.registry} is healthy; nothing to repair.\n"
+    )
 
 
-def test_default_range_is_saved_next_to_the_registry(tmp_path: Path, block: int) -> None:
-    cli = Cli(tmp_path / "registry.json")
+def test_default_range_is_saved_next_to_the_registry(
+    tmp_path: Path, block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli = CliRunner(monkeypatch, tmp_path / "registry.json")
+    # The commands that read the saved range do it on the event loop, which the autouse
+    # blockbuster fixture rejects in-process: they run in the real executable until the
+    # CLI reads its settings off the loop.
+    reads_config = Executable(cli.registry)
     shown = cli.json("range", "--range")
     assert shown == {
         "status": "ok",
@@ -195,31 +215,35 @@ def test_default_range_is_saved_next_to_the_registry(tmp_path: Path, block: int)
     span = f"{block}-{block + 3}"
     done = cli("set-range", span)
     config = tmp_path / "config.json"
-    assert done.out == f"aioports: The default port range is now {span} (saved in {config}).\n"
+    assert done.stdout == f"aioports: The default port range is now {span} (saved in {config}).\n"
     assert json.loads(config.read_text()) == {
         "version": 1,
         "range": {"start": block, "end": block + 3},
     }
-    assert cli("range").out == f"aioports: The default port range is {span} (saved in {config}).\n"
-    assert cli.json("allocated", "--allocate")["port"] == block
+    assert (
+        reads_config("range").stdout
+        == f"aioports: The default port range is {span} (saved in {config}).\n"
+    )
+    assert reads_config.json("allocated", "--allocate")["port"] == block
     # The environment wins over the saved range.
     env = {"AIOPORTS_RANGE": f"{block + 2}-{block + 3}"}
     assert cli.json("range", "--range", env=env)["source"] == "environment"
     assert cli.json("allocated", "--allocate", env=env)["port"] == block + 2
     noted = cli("--set-range", span, env=env)
-    assert "AIOPORTS_RANGE is set" in noted.err
+    assert "AIOPORTS_RANGE is set" in noted.stderr
 
     config.write_text("[1, 2")
-    broken = cli("--allocate")
-    assert broken.code == 1
-    assert str(config) in broken.err
-    assert cli.json("error", "--range", code=1)["error"]["type"] == "ConfigError"
+    broken = reads_config("--allocate")
+    assert broken.exit_code == 1
+    assert str(config) in broken.stderr
+    assert reads_config.json("error", "--range", code=1)["error"]["type"] == "ConfigError"
 
 
-def test_python_dash_m_runs_the_same_command(cli: Cli) -> None:
+def test_python_dash_m_runs_the_same_command(cli: CliRunner) -> None:
+    env = Executable(cli.registry, cli.range).env()
     done = subprocess.run(
         [sys.executable, "-m", "aioports", "--probe", "0", "--json"],
-        capture_output=True, text=True, env=cli.env(), timeout=60, check=False,
+        capture_output=True, text=True, env=env, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode == 2
     assert json.loads(done.stdout)["error"]["type"] == "InvalidPortError"

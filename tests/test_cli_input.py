@@ -1,53 +1,53 @@
-"""Bad input to the real ``aioports`` executable: exit 2 (or 1), a clean message, no traceback."""
+"""Bad input to the ``aioports`` command line: exit 2 (or 1), a clean message, no traceback."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from cli_helpers import Cli, validate
+from cli_helpers import CliRunner, validate
 
 BAD_PORTS = ("0", "-1", "70000", "abc", "3_000", "")
 BAD_RANGES = ("5000-4000", "10-", "", "0-10", "1-70000", "abc", "4000")
 
 
 @pytest.fixture
-def cli(tmp_path: Path) -> Cli:
-    return Cli(tmp_path / "registry.json", range="41000-41010")
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    return CliRunner(monkeypatch, tmp_path / "registry.json", range="41000-41010")
 
 
 @pytest.mark.parametrize("json_mode", [False, True], ids=["human", "json"])
-def test_bad_ports_exit_2(cli: Cli, json_mode: bool) -> None:
+def test_bad_ports_exit_2(cli: CliRunner, json_mode: bool) -> None:
     runs = [[command, port] for command in ("--probe", "--detect") for port in BAD_PORTS]
     runs += [["--release", "0"], ["--kill-port", "70000"], ["--reserve", "abc"], ["probe", "-1"]]
     suffix = ["--json"] if json_mode else []
     for args, done in zip(runs, cli.many([run + suffix for run in runs]), strict=True):
-        assert done.code == 2, (args, done)
+        assert done.exit_code == 2, (args, done)
         if json_mode:
             document = done.json()
             validate("error", document)
             assert document["error"]["type"] == "InvalidPortError", (args, document)
             assert "1 to 65535" in document["error"]["message"]
-            assert done.err == ""
+            assert done.stderr == ""
         else:
-            assert done.out == ""
-            assert done.err.startswith("aioports: error: invalid port "), (args, done.err)
+            assert done.stdout == ""
+            assert done.stderr.startswith("aioports: error: invalid port "), (args, done.stderr)
     assert not cli.registry.exists()
 
 
 @pytest.mark.parametrize("json_mode", [False, True], ids=["human", "json"])
-def test_bad_ranges_exit_2(cli: Cli, json_mode: bool) -> None:
+def test_bad_ranges_exit_2(cli: CliRunner, json_mode: bool) -> None:
     runs = [["--allocate", "--range", span] for span in BAD_RANGES]
     runs += [["--allocate-group", "2", "--range", "9-1"], ["--set-range", "9-1"],
              ["--scan", "0-10"], ["scan", "abc"]]  # fmt: skip
     suffix = ["--json"] if json_mode else []
     for args, done in zip(runs, cli.many([run + suffix for run in runs]), strict=True):
-        assert done.code == 2, (args, done)
+        assert done.exit_code == 2, (args, done)
         if json_mode:
             error = done.json()["error"]
             assert error["type"] == "InvalidRangeError", (args, error)
         else:
-            assert "invalid port range" in done.err, (args, done.err)
+            assert "invalid port range" in done.stderr, (args, done.stderr)
     assert not cli.registry.exists()
     assert not cli.registry.with_name("config.json").exists()
 
@@ -72,19 +72,19 @@ USAGE = [
 ]
 
 
-def test_usage_errors_exit_2(cli: Cli) -> None:
+def test_usage_errors_exit_2(cli: CliRunner) -> None:
     for (args, expected), done in zip(USAGE, cli.many([args for args, _ in USAGE]), strict=True):
-        assert done.code == 2, (args, done)
-        assert expected in done.err, (args, done.err)
-        assert done.out == ""
-        assert done.err.startswith("aioports: error: "), (args, done.err)  # one line only
-        assert done.err.count("\n") == 1, (args, done.err)
+        assert done.exit_code == 2, (args, done)
+        assert expected in done.stderr, (args, done.stderr)
+        assert done.stdout == ""
+        assert done.stderr.startswith("aioports: error: "), (args, done.stderr)  # one line only
+        assert done.stderr.count("\n") == 1, (args, done.stderr)
     # The same errors as JSON documents on stdout (one code path: a sample suffices).
     sample = USAGE[::4]
     for (args, expected), done in zip(
         sample, cli.many([[*args, "--json"] for args, _ in sample]), strict=True
     ):
-        assert done.code == 2, (args, done)
+        assert done.exit_code == 2, (args, done)
         document = done.json()
         validate("error", document)
         assert expected in document["error"]["message"], (args, document)
@@ -92,18 +92,18 @@ def test_usage_errors_exit_2(cli: Cli) -> None:
     assert not cli.registry.exists()
 
 
-def test_failures_exit_1(cli: Cli, tmp_path: Path) -> None:
-    gone = Cli(tmp_path / "other.json", range="41000-41000")
+def test_failures_exit_1(cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    gone = CliRunner(monkeypatch, tmp_path / "other.json", range="41000-41000")
     gone("--allocate")
     full, dead_owner = gone.many(
         [["--allocate", "--json"], ["--allocate", "--owner-pid", "4194303"]]
     )
-    assert full.code == 1
+    assert full.exit_code == 1
     error = full.json()["error"]
     assert error["type"] == "NoFreePortError"
     assert error["range"] == {"start": 41000, "end": 41000}
-    assert dead_owner.code == 2  # a usage error: the PID given names no process
-    assert dead_owner.err == "aioports: error: --owner-pid 4194303: no such process\n"
+    assert dead_owner.exit_code == 2  # a usage error: the PID given names no process
+    assert dead_owner.stderr == "aioports: error: --owner-pid 4194303: no such process\n"
 
 
 # The role list itself is checked by the library (``role_names``), in its words.
@@ -130,12 +130,12 @@ CLEAN_USAGE = [
 ]
 
 
-def test_usage_errors_are_clean_usage_errors(cli: Cli) -> None:
+def test_usage_errors_are_clean_usage_errors(cli: CliRunner) -> None:
     cases = [(args, expected, "UsageError") for args, expected in CLEAN_USAGE]
     cases += [(args, expected, "ValueError") for args, expected in LIBRARY_USAGE]
     runs = [[*args, "--json"] for args, _, _ in cases]
     for (args, expected, kind), done in zip(cases, cli.many(runs), strict=True):
-        assert done.code == 2, (args, done)
+        assert done.exit_code == 2, (args, done)
         document = done.json()
         validate("error", document)
         error = document["error"]
@@ -144,21 +144,21 @@ def test_usage_errors_are_clean_usage_errors(cli: Cli) -> None:
     assert not cli.registry.exists()
 
 
-def test_ports_are_ascii_digits_with_optional_spaces(cli: Cli) -> None:
+def test_ports_are_ascii_digits_with_optional_spaces(cli: CliRunner) -> None:
     good = [" 80", "080", "80 ", "\t443"]
     bad = ["+80", "8 0", "\N{ARABIC-INDIC DIGIT EIGHT}0"]
     runs = [["--probe", port, "--json"] for port in good + bad]
     for port, done in zip(good + bad, cli.many(runs), strict=True):
         if port in good:
-            assert done.code == 0, (port, done)
+            assert done.exit_code == 0, (port, done)
             assert done.json()["port"] == int(port)
         else:
-            assert done.code == 2, (port, done)
+            assert done.exit_code == 2, (port, done)
             assert done.json()["error"]["type"] == "InvalidPortError"
 
 
-def test_empty_metadata_counts_as_not_given(cli: Cli) -> None:
+def test_empty_metadata_counts_as_not_given(cli: CliRunner) -> None:
     listed = cli("--list", "--app", "", "--json")
-    assert (listed.code, listed.json()) == (0, [])
+    assert (listed.exit_code, listed.json()) == (0, [])
     document = cli.json("allocated", "--allocate", "--app", "", "--worktree", "wt", "--service", "")
     assert document["metadata"] == {"worktree": "wt"}

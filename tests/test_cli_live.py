@@ -1,4 +1,5 @@
-"""The CLI with real listeners, real terminals, concurrent processes, closed pipes and Ctrl-C."""
+"""The CLI with real listeners (in-process), and, through the real executable, real
+terminals, concurrent processes, closed pipes and Ctrl-C."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from cli_helpers import Cli
-from helpers import free_block, listener_process, reap
+from cli_helpers import CliRunner, Executable
+from helpers import free_block
+from processes import listener_process, reap
 
 from aioports import Allocation, Occupier, PortStatus, ProbeResult
 from aioports.cli._dashboard import LiveState, live_state
@@ -33,11 +35,17 @@ def block() -> int:
 
 
 @pytest.fixture
-def cli(tmp_path: Path, block: int) -> Cli:
-    return Cli(tmp_path / "registry.json", range=f"{block}-{block + BLOCK - 1}")
+def cli(tmp_path: Path, block: int, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    return CliRunner(monkeypatch, tmp_path / "registry.json", range=f"{block}-{block + BLOCK - 1}")
 
 
-def _dashboard_setup(cli: Cli) -> dict[str, int]:
+@pytest.fixture
+def exe(cli: CliRunner) -> Executable:
+    """The real executable, on the same registry and range as ``cli``."""
+    return Executable(cli.registry, cli.range)
+
+
+def _dashboard_setup(cli: CliRunner) -> dict[str, int]:
     group = cli.json(
         "group_allocated",
         "--allocate-group", "3", "--roles", "frontend,backend,test",
@@ -47,7 +55,7 @@ def _dashboard_setup(cli: Cli) -> dict[str, int]:
     return dict(group["ports"]) | {"api": other["port"]}
 
 
-def test_dashboard_shows_live_state(cli: Cli) -> None:
+def test_dashboard_shows_live_state(cli: CliRunner) -> None:
     ports = _dashboard_setup(cli)
     with (
         listener_process("127.0.0.1", ports["frontend"]) as (front_pid, _),
@@ -67,7 +75,7 @@ def test_dashboard_shows_live_state(cli: Cli) -> None:
     ]
     assert all(r["allocation"]["port"] == r["port"] for r in rows)
     name = Path(sys.executable).name
-    assert human.out.splitlines() == [
+    assert human.stdout.splitlines() == [
         "aioports - Port Allocations",
         "===========================",
         "",
@@ -87,9 +95,9 @@ def test_dashboard_shows_live_state(cli: Cli) -> None:
     assert all(row["process"] is None for row in after)
 
 
-def test_empty_dashboard_and_list(cli: Cli) -> None:
+def test_empty_dashboard_and_list(cli: CliRunner) -> None:
     dashboard, listing = cli.many([["--dashboard"], ["--list"]])
-    assert dashboard.out == listing.out == "aioports: No ports are allocated.\n"
+    assert dashboard.stdout == listing.stdout == "aioports: No ports are allocated.\n"
     assert cli.json("dashboard", "--dashboard") == []
 
 
@@ -117,7 +125,7 @@ def test_live_state_rules(
     status: PortStatus,
     expected: LiveState,
 ) -> None:
-    probe = ProbeResult(port=4000, in_use=status is not PortStatus.FREE, status=status)
+    probe = ProbeResult(port=4000, status=status)
     pid, *parents = (holder,) if isinstance(holder, int | None) else holder
     occupier = (
         None
@@ -127,9 +135,11 @@ def test_live_state_rules(
     assert live_state(_allocation(owner), probe, occupier) is expected
 
 
-def test_twenty_concurrent_allocations_get_distinct_ports(cli: Cli, block: int) -> None:
-    results = cli.many([["--allocate", "--json", "--app", f"a{i}"] for i in range(20)])
-    assert [done.code for done in results] == [0] * 20
+def test_twenty_concurrent_allocations_get_distinct_ports(
+    cli: CliRunner, exe: Executable, block: int
+) -> None:
+    results = exe.many([["--allocate", "--json", "--app", f"a{i}"] for i in range(20)])
+    assert [done.exit_code for done in results] == [0] * 20
     ports = sorted(done.json()["port"] for done in results)
     assert len(set(ports)) == 20
     assert all(block <= port < block + BLOCK for port in ports)
@@ -164,22 +174,28 @@ def _read_all(fd: int, proc: subprocess.Popen[str]) -> str:
     return b"".join(chunks).decode()
 
 
-def _on_terminal(cli: Cli, *args: str, env: dict[str, str] | None = None) -> str:
-    with _terminal() as (primary, secondary):
-        proc = cli.popen(*args, env=env, stdout=secondary, stderr=subprocess.PIPE)
-        os.close(secondary)
-        out = _read_all(primary, proc)
-        assert proc.stderr is not None
-        proc.stderr.close()
-        return out
+def _on_terminals(exe: Executable, args: list[str], envs: list[dict[str, str]]) -> list[str]:
+    """Run ``aioports args`` once per environment, all at once, each with its stdout on a
+    terminal of its own; return what each terminal showed."""
+    with contextlib.ExitStack() as stack:
+        runs = []
+        for env in envs:
+            primary, secondary = stack.enter_context(_terminal())
+            proc = exe.popen(*args, env=env, stdout=secondary, stderr=subprocess.PIPE)
+            stack.callback(reap, proc)
+            os.close(secondary)
+            runs.append((primary, proc))
+        return [_read_all(primary, proc) for primary, proc in runs]
 
 
-def test_emoji_and_colour_only_on_a_terminal(cli: Cli) -> None:
+def test_emoji_and_colour_only_on_a_terminal(cli: CliRunner, exe: Executable) -> None:
     _dashboard_setup(cli)
-    piped = cli("--dashboard").out
-    on_terminal = _on_terminal(cli, "--dashboard", env={"PYTHONIOENCODING": "utf-8"})
-    no_color = _on_terminal(cli, "--dashboard", env={"NO_COLOR": "1"})
-    ascii_terminal = _on_terminal(cli, "--dashboard", env={"PYTHONIOENCODING": "ascii"})
+    piped = cli("--dashboard").stdout
+    on_terminal, no_color, ascii_terminal = _on_terminals(
+        exe,
+        ["--dashboard"],
+        [{"PYTHONIOENCODING": "utf-8"}, {"NO_COLOR": "1"}, {"PYTHONIOENCODING": "ascii"}],
+    )
     assert f"{PACKAGE} App: miyabi" in on_terminal
     assert f"  {HERB} Worktree: feature/new-ui" in on_terminal
     assert "\033[" in on_terminal
@@ -192,27 +208,24 @@ def test_emoji_and_colour_only_on_a_terminal(cli: Cli) -> None:
     assert "App: miyabi" in ascii_terminal
 
 
-def test_cleanup_asks_on_a_terminal(cli: Cli) -> None:
+def test_cleanup_asks_on_a_terminal(cli: CliRunner) -> None:
     cli("--allocate")
-    for answer, code, remaining in ((b"n\n", 1, 1), (b"y\n", 0, 0)):
-        with _terminal() as (primary, secondary):
-            proc = cli.popen("--cleanup", stdin=secondary)
-            os.close(secondary)
-            os.write(primary, answer)
-            out, err = proc.communicate(timeout=60)
-        assert proc.returncode == code, (out, err)
+    for answer, code, remaining in (("n\n", 1, 1), ("y\n", 0, 0)):
+        done = cli("--cleanup", input=answer, terminal=["stdin"])
+        out, err = done.stdout, done.stderr
+        assert done.exit_code == code, (out, err)
         assert "Remove every allocation from the registry? [y/N]" in err
         assert len(cli.json("list", "--list")) == remaining
     assert "Cleanup cancelled" not in out
 
 
-def test_closed_pipe_ends_quietly(cli: Cli) -> None:
+def test_closed_pipe_ends_quietly(cli: CliRunner, exe: Executable) -> None:
     for _ in range(3):
         cli("--allocate")
     read_end, write_end = os.pipe()
     os.close(read_end)  # nobody will ever read: the first write meets EPIPE
     try:
-        proc = cli.popen("--list", stdout=write_end)
+        proc = exe.popen("--list", stdout=write_end)
     finally:
         os.close(write_end)
     _, err = proc.communicate(timeout=60)
@@ -229,12 +242,17 @@ def _holds(pid: int, path: Path) -> bool:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.skipif(
+    signal.getsignal(signal.SIGINT) is signal.SIG_IGN,
+    reason="pytest runs with SIGINT ignored (nohup, or a background job without job "
+    "control): its children inherit that, so Ctrl-C cannot reach them",
+)
 @pytest.mark.parametrize("json_mode", [False, True], ids=["human", "json"])
-def test_ctrl_c_exits_130_without_a_traceback(cli: Cli, json_mode: bool) -> None:
-    lock = cli.registry.with_name(cli.registry.name + ".lock")
+def test_ctrl_c_exits_130_without_a_traceback(exe: Executable, json_mode: bool) -> None:
+    lock = exe.registry.with_name(exe.registry.name + ".lock")
     with open(lock, "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)  # another process's hold: the CLI has to wait
-        proc = cli.popen("--list", *(["--json"] if json_mode else []))
+        proc = exe.popen("--list", *(["--json"] if json_mode else []))
         try:
             deadline = time.monotonic() + 30
             while not _holds(proc.pid, lock):  # it is waiting on the lock, inside main()

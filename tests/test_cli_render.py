@@ -1,40 +1,251 @@
-"""The result objects on their own, for the outcomes the library cannot produce here at will
-(detect, kill, reserve, scan) and the errors that carry context: people's text and the JSON
-document come from the same object."""
+"""What the CLI says for detect, kill, reserve and scan, and the errors that carry context:
+through ``main()``, against real listeners and real registry states.
+
+The last section builds the result objects directly, for the outcomes no real state on this
+host can produce on demand (a holder that exits between detection and signal, a busy port no
+process holds, the scan's progress line, which only a run longer than its delay shows).
+"""
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import re
-from dataclasses import dataclass
-from datetime import UTC, datetime
+import sys
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
-from cli_helpers import validate
+from cli_helpers import CliRunner, as_nobody, validate
+from helpers import free_block, free_port
+from processes import FORKED, POLITE, listener_process, spawn
 
 from aioports import (
-    Allocation,
     InvalidPortError,
+    KillOutcome,
     KillResult,
     NoFreePortError,
     Occupier,
-    PortAlreadyAllocatedError,
-    PortInUseError,
+    PortManager,
     PortRange,
     PortStatus,
     ProbeResult,
-    RegistryCorruptError,
-    Reservation,
     ScanResult,
 )
 from aioports.cli._commands import show_progress
-from aioports.cli._failure import Failure
-from aioports.cli._results import Result, Style
-from aioports.cli._results_live import Detected, Killed, Reserved, Scanned
+from aioports.cli._results import Style
+from aioports.cli._results_live import Killed, Scanned
+
+#: the process name of a listener child
+NAME = Path(sys.executable).name
+needs_root = pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to become nobody"
+)
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    start = free_block(4)
+    return CliRunner(monkeypatch, tmp_path / "registry.json", range=f"{start}-{start + 3}")
+
+
+def _occupier(port: int) -> Occupier:
+    """Who holds ``port``, as the library says (what the CLI must report)."""
+
+    async def detect() -> Occupier | None:
+        return await PortManager(Path(os.devnull)).detect_occupier(port)
+
+    found = anyio.run(detect)
+    assert found is not None
+    return found
+
+
+def test_detect_sentences_and_document(cli: CliRunner) -> None:
+    with listener_process() as (pid, port):
+        human = cli("--detect", str(port))
+        document = cli.json("detect", "--detect", str(port))
+        occupier = _occupier(port)
+    assert human.stdout == (
+        f"aioports: Port {port} is currently occupied.\n"
+        f"Process: {NAME} (PID: {pid})\n"
+        "No action was taken.\n"
+    )
+    assert document == {
+        "status": "occupied",
+        "port": port,
+        "process": {"pid": pid, "name": NAME},
+        "occupier": occupier.to_dict(),
+        "message": f"Port {port} is currently occupied.",  # the sentence people read first
+    }
+    free = cli.json("detect", "--detect", str(port))
+    assert (free["status"], free["process"], free["occupier"]) == ("free", None, None)
+
+
+@needs_root
+def test_detect_a_hidden_holder_in_json(cli: CliRunner) -> None:
+    with listener_process() as (_, port):
+        done = as_nobody(cli.registry, "--detect", str(port), "--json", range=cli.range)
+    assert done.exit_code == 0, done.stderr
+    hidden = done.json()
+    validate("detect", hidden)
+    assert hidden["process"] == {"pid": None, "name": None}
+
+
+def test_kill_sentences_and_documents(cli: CliRunner) -> None:
+    with spawn(POLITE) as child:
+        human = cli("--kill-port", str(child.port))
+    assert (human.stdout, human.stderr) == (
+        f"aioports: Port {child.port} was occupied by PID {child.pid}.\n"
+        "aioports has safely terminated the process.\nPortShot was prevented.\n",
+        "",
+    )
+    with spawn(POLITE) as child:
+        document = cli.json("kill", "--kill-port", str(child.port))
+    assert (document["status"], document["killed"], document["port"]) == (
+        "killed", True, child.port
+    )  # fmt: skip
+    assert document["process"] == {"pid": child.pid, "name": NAME}
+
+    port = free_port()
+    human = cli("--kill-port", str(port))
+    assert (human.stdout, human.stderr) == (
+        f"aioports: Port {port} is free; nothing to kill.\n",
+        "",
+    )
+    document = cli.json("kill", "--kill-port", str(port))
+    assert (document["status"], document["killed"], document["port"]) == ("free", False, port)
+    assert document["process"] is None
+    # A holder that ignores SIGTERM: test_cli_occupiers.py, test_a_holder_that_ignores_sigterm.
+
+
+def test_reserve_sentences_and_documents(cli: CliRunner) -> None:
+    port = free_port()
+    assert cli("--reserve", str(port)).stdout == f"aioports: Port {port} is now reserved.\n"
+    with spawn(POLITE) as child:
+        human = cli("--reserve", str(child.port), "--kill")
+    assert human.stdout == (
+        f"aioports: Port {child.port} was occupied by PID {child.pid}.\n"
+        "aioports has safely terminated the process.\n"
+        f"aioports: Port {child.port} is now reserved.\n"
+    )
+    with spawn(POLITE) as child:
+        document = cli.json("reserve", "--reserve", str(child.port), "--kill")
+    assert document == {
+        "status": "reserved",
+        "port": child.port,
+        "was_occupied": True,
+        "killed": True,
+        "process": {"pid": child.pid, "name": NAME},
+        "message": f"Port {child.port} is now reserved.",
+    }
+
+
+def test_scan_report_names_a_holder(cli: CliRunner) -> None:
+    start = free_block(4)
+    span = f"{start}-{start + 3}"
+    with spawn(POLITE, port=start + 1) as child:
+        human = cli("--scan", span)
+        document = cli.json("scan", "--scan", span)
+    assert human.stdout.splitlines() == [
+        f"aioports: 1 of 4 ports in {span} is in use; 3 free.",
+        "PORT   STATUS  PROCESS",
+        f"{start + 1}  in_use  {NAME} (PID: {child.pid})",
+    ]
+    assert document["in_use"] == [
+        {"port": start + 1, "status": "in_use", "process": {"pid": child.pid, "name": NAME}}
+    ]
+    assert (document["free"], document["range"]) == (3, {"start": start, "end": start + 3})
+
+
+def test_scan_report_takes_the_first_holder(cli: CliRunner) -> None:
+    start = free_block(2)
+    with spawn(FORKED, port=start) as child:  # three processes share the socket
+        document = cli.json("scan", "--scan", f"{start}-{start + 1}")
+    [entry] = document["in_use"]
+    assert entry["process"]["pid"] in child.pids
+
+
+def _error(done: Any) -> Any:
+    document = done.json()
+    validate("error", document)
+    return document["error"]
+
+
+def test_errors_carry_their_context(cli: CliRunner, tmp_path: Path) -> None:
+    assert _error(cli("--probe", "abc", "--json")) == {
+        "type": "InvalidPortError", "message": str(InvalidPortError("abc")), "value": "abc"
+    }  # fmt: skip
+    with listener_process() as (_, busy):
+        in_use = _error(cli("--reserve", str(busy), "--json"))
+        occupier = _occupier(busy)
+    assert in_use == {
+        "type": "PortInUseError",
+        "message": in_use["message"],
+        "port": busy,
+        "occupier": occupier.to_dict(),
+    }
+    assert str(busy) in in_use["message"]
+
+    port = free_port()
+    cli("--reserve", str(port))
+    [allocation] = cli.json("list", "--list")
+    taken = _error(cli("--reserve", str(port), "--json"))
+    assert taken == {
+        "type": "PortAlreadyAllocatedError",
+        "message": taken["message"],
+        "port": port,
+        "allocation": allocation,
+    }
+
+    assert cli.range is not None
+    start = int(cli.range.split("-")[0])
+    one = f"{start}-{start}"
+    cli("--allocate", "--range", one)
+    full = _error(cli("--allocate", "--range", one, "--json"))
+    expected = NoFreePortError(PortRange(start, start), allocated=1, busy=0)
+    assert full == {
+        "type": "NoFreePortError",
+        "message": str(expected),
+        "port": start,
+        "range": {"start": start, "end": start},
+    }
+
+    broken = tmp_path / "broken" / "registry.json"
+    broken.parent.mkdir()
+    broken.write_text("{not json")
+    corrupt = _error(cli("--list", "--json", env={"AIOPORTS_REGISTRY": str(broken)}))
+    assert corrupt == {
+        "type": "RegistryCorruptError",
+        "message": corrupt["message"],
+        "path": str(broken),
+        "reason": corrupt["reason"],
+    }
+    assert "not valid JSON" in corrupt["reason"]
+
+
+def test_reserve_refused_by_an_occupier_reads_like_the_seed(cli: CliRunner) -> None:
+    with listener_process() as (pid, port):
+        done = cli("--reserve", str(port))
+    assert done.exit_code == 1
+    assert done.stdout == ""
+    assert done.stderr == (
+        f"aioports: Port {port} is currently occupied.\nProcess: {NAME} (PID: {pid})\n"
+        "No action was taken.\nAdd --kill to end it and reserve the port.\n"
+    )
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_tracebacks_only_with_aioports_debug(cli: CliRunner, debug: bool) -> None:
+    done = cli("--probe", "0", env={"AIOPORTS_DEBUG": "1" if debug else None})
+    assert done.stderr.startswith("aioports: error: invalid port 0")
+    assert ("Traceback (most recent call last)" in done.stderr) is debug
+    assert done.stdout == ""
+
+
+# -- The results on their own: outcomes no real state here produces on demand ---------------
+# These import private CLI modules; they follow the CLI's internals when those change.
 
 NODE = Occupier(
     pid=12498,
@@ -46,169 +257,47 @@ NODE = Occupier(
     create_time=1.7e9,
     addresses=("127.0.0.1",),
 )
-HIDDEN = Occupier(pid=None, process_name=None, port=3000, uid=0)
 
 
-@dataclass
-class Shown:
-    """What people see of a result: stdout and stderr."""
-
-    out: str
-    err: str
-
-
-def human(result: Result) -> Shown:
-    text = result.human(Style())
-    return Shown("", text) if result.to_stderr else Shown(text, "")
-
-
-def as_json(result: Result) -> Any:
-    return json.loads(json.dumps(result.document()))
-
-
-def test_detect_sentences_and_document() -> None:
-    assert human(Detected(3000, NODE)).out == (
-        "aioports: Port 3000 is currently occupied.\n"
-        "Process: node (PID: 12498)\n"
-        "No action was taken.\n"
-    )
-    document = as_json(Detected(3000, NODE))
-    validate("detect", document)
-    assert document == {
-        "status": "occupied",
-        "port": 3000,
-        "process": {"pid": 12498, "name": "node"},
-        "occupier": NODE.to_dict(),
-        "message": "Port 3000 is currently occupied.",
-    }
-    hidden = as_json(Detected(3000, HIDDEN))
-    validate("detect", hidden)
-    assert hidden["process"] == {"pid": None, "name": None}
-    free = as_json(Detected(3000, None))
-    validate("detect", free)
-    assert (free["status"], free["process"], free["occupier"]) == ("free", None, None)
-    assert free["message"] == human(Detected(3000, None)).out.removeprefix("aioports: ").strip()
-    assert "Process: unknown process of uid 0 (PID: unknown)" in human(Detected(3000, HIDDEN)).out
+def as_json(document: object) -> Any:
+    return json.loads(json.dumps(document))
 
 
 @pytest.mark.parametrize(
-    ("killed", "pid", "name", "sent", "free", "status", "out_text", "err_text"),
+    ("pid", "name", "free", "status", "out_text"),
     [
-        (True, 12498, "node", "SIGTERM", True, "killed",
-         "aioports: Port 3000 was occupied by PID 12498.\n"
-         "aioports has safely terminated the process.\nPortShot was prevented.\n", ""),
-        (False, None, None, None, True, "free",
-         "aioports: Port 3000 is free; nothing to kill.\n", ""),
-        (False, None, None, None, False, "free",
-         "aioports: Port 3000 is not held by any process; nothing to kill.\n", ""),
-        (False, 12498, "node", None, True, "exited",
+        # Busy, yet no process holds it (only a hidden or kernel-side socket does).
+        (None, None, False, "free",
+         "aioports: Port 3000 is not held by any process; nothing to kill.\n"),
+        # The holder exited between detection and the signal.
+        (12498, "node", True, "exited",
          "aioports: Port 3000 was held by node (PID: 12498), which exited first; "
-         "nothing to kill.\n", ""),
-        (False, 12498, "node", "SIGTERM", False, "not_killed", "",
-         "aioports: error: Port 3000 is occupied by node (PID: 12498), which did not exit in "
-         "time; use --force to kill it outright\n"),
+         "nothing to kill.\n"),
     ],
 )  # fmt: skip
-def test_kill_sentences_and_documents(
-    killed: bool,
-    pid: int | None,
-    name: str | None,
-    sent: str | None,
-    free: bool,
-    status: str,
-    out_text: str,
-    err_text: str,
+def test_kill_sentences_no_real_state_produces(
+    pid: int | None, name: str | None, free: bool, status: str, out_text: str
 ) -> None:
-    signalled = () if pid is None or sent is None else (pid,)
-    result = KillResult(killed, 3000, pid, name, pids=signalled, signal=sent, port_free=free)
-    shown = human(Killed(result))
-    assert (shown.out, shown.err) == (out_text, err_text)
-    document = as_json(Killed(result))
+    outcome = KillOutcome.NO_HOLDER if pid is None else KillOutcome.EXITED_FIRST
+    result = KillResult(
+        False, 3000, pid, name, pids=(), signal=None, port_free=free, outcome=outcome
+    )
+    killed = Killed(result)
+    assert (killed.to_stderr, killed.code, killed.human(Style())) == (False, 0, out_text)
+    document = as_json(killed.document())
+    assert document["message"] == out_text.removeprefix("aioports: ").rstrip("\n")
     validate("kill", document)
-    assert (document["status"], document["killed"], document["port"]) == (status, killed, 3000)
+    assert (document["status"], document["killed"], document["port"]) == (status, False, 3000)
     assert document["process"] == (None if pid is None else {"pid": pid, "name": name})
-    # The JSON message is the sentence people read first.
-    first = (out_text or err_text).splitlines()[0]
-    assert first.removeprefix("aioports: ").removeprefix("error: ") == document["message"]
-    assert Killed(result).code == (1 if status == "not_killed" else 0)
 
 
-def _reservation(port: int, occupier: Occupier | None) -> Reservation:
-    allocation = Allocation(port=port, allocated_at=datetime(2026, 1, 1, tzinfo=UTC))
-    return Reservation(port, occupier is not None, occupier is not None, occupier, allocation)
-
-
-def test_reserve_sentences_and_documents() -> None:
-    assert human(Reserved(_reservation(11434, None))).out == (
-        "aioports: Port 11434 is now reserved.\n"
-    )
-    assert human(Reserved(_reservation(11434, NODE))).out == (
-        "aioports: Port 11434 was occupied by PID 12498.\n"
-        "aioports has safely terminated the process.\n"
-        "aioports: Port 11434 is now reserved.\n"
-    )
-    document = as_json(Reserved(_reservation(11434, NODE)))
-    validate("reserve", document)
-    assert document == {
-        "status": "reserved",
-        "port": 11434,
-        "was_occupied": True,
-        "killed": True,
-        "process": {"pid": 12498, "name": "node"},
-        "message": "Port 11434 is now reserved.",
-    }
-
-
-def test_scan_report_takes_the_first_holder() -> None:
+def test_scan_report_keeps_a_busy_port_no_process_holds() -> None:
     span = PortRange(3000, 3003)
-    busy = ProbeResult(3001, True, PortStatus.IN_USE)
-    bound = ProbeResult(3002, True, PortStatus.IN_USE)
+    busy = ProbeResult(3001, PortStatus.IN_USE)
+    bound = ProbeResult(3002, PortStatus.IN_USE)
     result = ScanResult(span, (busy, bound), free=2, occupiers={3001: (NODE, NODE)})
     expected = Scanned(range=span, in_use=((busy, NODE), (bound, None)), free=2)
     assert Scanned.of(result) == expected
-    assert human(Scanned(range=span, in_use=((busy, NODE),), free=3)).out.splitlines() == [
-        "aioports: 1 of 4 ports in 3000-3003 is in use; 3 free.",
-        "PORT  STATUS  PROCESS",
-        "3001  in_use  node (PID: 12498)",
-    ]
-    document = as_json(Scanned(span, ((busy, NODE),), 3))
-    validate("scan", document)
-    assert document["in_use"] == [
-        {"port": 3001, "status": "in_use", "process": {"pid": 12498, "name": "node"}}
-    ]
-    assert (document["free"], document["range"]) == (3, {"start": 3000, "end": 3003})
-
-
-def _allocation() -> Allocation:
-    return Allocation(port=3000, allocated_at=datetime(2026, 1, 1, tzinfo=UTC), pid=7, hostname="h")
-
-
-@pytest.mark.parametrize(
-    ("error", "fields"),
-    [
-        (InvalidPortError("abc"), {"value": "abc"}),
-        (PortInUseError(3000, NODE), {"port": 3000, "occupier": NODE.to_dict()}),
-        (PortAlreadyAllocatedError(3000, _allocation()),
-         {"port": 3000, "allocation": _allocation().to_dict()}),
-        (NoFreePortError(PortRange(3000, 3001), allocated=1, busy=1),
-         {"port": 3000, "range": {"start": 3000, "end": 3001}}),
-        (RegistryCorruptError(Path("/x/registry.json"), "bad"),
-         {"path": "/x/registry.json", "reason": "bad"}),
-    ],
-)  # fmt: skip
-def test_errors_carry_their_context(error: Exception, fields: dict[str, Any]) -> None:
-    document = as_json(Failure(error))
-    validate("error", document)
-    assert document["error"] == {"type": type(error).__name__, "message": str(error)} | fields
-
-
-def test_reserve_refused_by_an_occupier_reads_like_the_seed() -> None:
-    shown = human(Failure(PortInUseError(3000, NODE)))
-    assert shown.out == ""
-    assert shown.err == (
-        "aioports: Port 3000 is currently occupied.\nProcess: node (PID: 12498)\n"
-        "No action was taken.\nAdd --kill to end it and reserve the port.\n"
-    )
 
 
 async def test_progress_shows_only_after_its_delay_and_erases_itself() -> None:
@@ -221,18 +310,3 @@ async def test_progress_shows_only_after_its_delay_and_erases_itself() -> None:
     text = stream.getvalue()
     assert re.match(r"\raioports: scanning 1-65535 \.\.\. \d+\.\d s", text), text
     assert text.endswith("\r\033[K")
-
-
-@pytest.mark.parametrize("debug", [False, True])
-def test_tracebacks_only_with_aioports_debug(monkeypatch: pytest.MonkeyPatch, debug: bool) -> None:
-    monkeypatch.delenv("AIOPORTS_DEBUG", raising=False)
-    if debug:
-        monkeypatch.setenv("AIOPORTS_DEBUG", "1")
-    try:
-        raise InvalidPortError(0)
-    except InvalidPortError as exc:
-        error = exc
-    shown = human(Failure(error))
-    assert shown.err.startswith("aioports: error: invalid port 0")
-    assert ("Traceback (most recent call last)" in shown.err) is debug
-    assert shown.out == ""

@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 import orjson
-from helpers import free_block, reap
+from helpers import free_block
+from processes import reap
 
 from aioports import PortManager
 from aioports._registry import decode

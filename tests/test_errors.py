@@ -10,9 +10,14 @@ import aioports
 from aioports import (
     AioportsError,
     Allocation,
+    ConfigError,
+    DenialReason,
     InvalidMetadataError,
     InvalidPortError,
     InvalidRangeError,
+    KillFailedError,
+    KillOutcome,
+    KillResult,
     NoFreePortError,
     Occupier,
     PermissionDeniedError,
@@ -34,6 +39,17 @@ ALLOCATION = Allocation(
     hostname="box",
 )
 OCCUPIER = Occupier(pid=99, process_name="node", port=3000)
+SURVIVED = KillResult(
+    killed=False,
+    port=3000,
+    pid=99,
+    process_name="node",
+    pids=(99,),
+    signal="SIGTERM",
+    message="node (PID 99) did not exit within 0.2 s of SIGTERM",
+    occupiers=(OCCUPIER,),
+    outcome=KillOutcome.SURVIVED,
+)
 
 # (error, attribute name, expected value, text the message must contain)
 CASES: list[tuple[AioportsError, str, object, str]] = [
@@ -45,6 +61,8 @@ CASES: list[tuple[AioportsError, str, object, str]] = [
     (PortUnavailableError(3000), "port", 3000, "3000"),
     (PortInUseError(3000, OCCUPIER), "occupier", OCCUPIER, "node (PID 99)"),
     (PortInUseError(3000), "occupier", None, "port 3000 is in use"),
+    (KillFailedError(3000, OCCUPIER, SURVIVED), "result", SURVIVED,
+     "port 3000 is still in use by node (PID 99): node (PID 99) did not exit within 0.2 s"),
     (PortAlreadyAllocatedError(3001, ALLOCATION), "allocation", ALLOCATION, "PID 42 on box"),
     (NoFreePortError(PortRange(3000, 3009), allocated=4, busy=6), "busy", 6,
      "no free port in range 3000-3009: 4 allocated in the registry, 6 busy"),
@@ -55,7 +73,11 @@ CASES: list[tuple[AioportsError, str, object, str]] = [
      "upgrade aioports"),
     (RegistryLockTimeoutError(Path("/r.json"), 2.5), "timeout", 2.5, "2.5 s"),
     (PermissionDeniedError("refused", pid=7), "pid", 7, "refused"),
+    (PermissionDeniedError("refused", pid=7), "reason", DenialReason.OS_REFUSED, "refused"),
+    (PermissionDeniedError("init", pid=1, reason=DenialReason.PROTECTED_PROCESS), "reason",
+     DenialReason.PROTECTED_PROCESS, "init"),
     (ProcessGoneError(1234), "pid", 1234, "1234"),
+    (ConfigError("$AIOPORTS_RANGE: bad"), "args", ("$AIOPORTS_RANGE: bad",), "AIOPORTS_RANGE"),
 ]  # fmt: skip
 
 
@@ -70,6 +92,17 @@ def test_message_attribute_and_pickle(
     assert type(clone) is type(error)
     assert str(clone) == str(error)
     assert getattr(clone, attribute) == value
+
+
+@pytest.mark.parametrize(("error", "attribute", "value", "text"), CASES)
+def test_context_attributes_are_read_only(
+    error: AioportsError, attribute: str, value: object, text: str
+) -> None:
+    if attribute == "args":
+        return
+    with pytest.raises(AttributeError, match="read-only"):
+        setattr(error, attribute, "changed")
+    assert getattr(error, attribute) == value
 
 
 def test_every_exported_error_has_a_case() -> None:
@@ -94,6 +127,20 @@ def test_every_exported_error_has_a_case() -> None:
 def test_builtin_bases(error_type: type[AioportsError], builtin: type[Exception]) -> None:
     assert issubclass(error_type, AioportsError)
     assert issubclass(error_type, builtin)
+
+
+def test_kill_failed_is_a_port_in_use_error_with_its_occupier() -> None:
+    error = KillFailedError(3000, OCCUPIER, SURVIVED)
+    assert isinstance(error, PortInUseError)
+    clone = pickle.loads(pickle.dumps(error))
+    assert (clone.port, clone.occupier, clone.result) == (3000, OCCUPIER, SURVIVED)
+
+
+def test_every_denial_reason_pickles_with_its_error() -> None:
+    for reason in DenialReason:
+        error = PermissionDeniedError("no", pid=None, reason=reason)
+        clone = pickle.loads(pickle.dumps(error))
+        assert (clone.reason, clone.pid, str(clone)) == (reason, None, "no")
 
 
 def test_no_free_port_error_pickles_its_range() -> None:

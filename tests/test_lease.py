@@ -10,7 +10,8 @@ from pathlib import Path
 
 import anyio
 import pytest
-from helpers import bindable, free_block, reap, registry_locked_elsewhere
+from helpers import bindable, free_block
+from processes import reap, registry_locked_elsewhere
 
 from aioports import Lease, NoFreePortError, PortManager, RegistryLockTimeoutError
 

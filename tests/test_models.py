@@ -80,15 +80,31 @@ def test_range_behaves_like_a_collection() -> None:
     assert len(PortRange(7, 7)) == 1
 
 
+@pytest.mark.parametrize(
+    ("status", "in_use"),
+    [(PortStatus.FREE, False), (PortStatus.IN_USE, True), (PortStatus.DENIED, True)],
+)
+def test_in_use_is_derived_from_the_status(status: PortStatus, in_use: bool) -> None:
+    result = ProbeResult(3000, status)
+    assert result.in_use is in_use
+    assert result.to_dict()["in_use"] is in_use
+
+
+def test_a_cleanup_result_is_always_cleaned() -> None:
+    assert CleanupResult(released=0).cleaned is True
+    with pytest.raises(TypeError):
+        CleanupResult(cleaned=False, released=0)  # type: ignore[call-arg]
+
+
 def test_records_are_frozen_and_serialise() -> None:
     when = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
     allocation = Allocation(port=3000, allocated_at=when, metadata={"a": 1}, pid=5, hostname="h")
     with pytest.raises(AttributeError):
         allocation.port = 1  # type: ignore[misc]
     assert allocation.to_dict()["allocated_at"] == "2026-11-26T10:00:00+00:00"
-    assert ProbeResult(3000, True, PortStatus.IN_USE).to_dict() == {
+    assert ProbeResult(3000, PortStatus.IN_USE).to_dict() == {
         "port": 3000, "in_use": True, "status": "in_use"
     }  # fmt: skip
-    assert CleanupResult(cleaned=True, released=2).to_dict() == {"cleaned": True, "released": 2}
+    assert CleanupResult(released=2).to_dict() == {"cleaned": True, "released": 2}
     group = AllocationGroup("g1", (allocation,))
     assert group.to_dict()["ports"] == {"3000": 3000}

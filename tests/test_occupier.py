@@ -8,27 +8,43 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 import anyio
+import anyio.to_thread
 import psutil
 import pytest
-from helpers import bindable, free_port, listener_process, run_python
-from processes import FORKED, GRACEFUL, NEGLECTFUL, POLITE, STUBBORN, alive, exited_pid, spawn
+from helpers import bindable, free_port
+from processes import (
+    FORKED,
+    GRACEFUL,
+    NEGLECTFUL,
+    POLITE,
+    STUBBORN,
+    alive,
+    exited_pid,
+    listener_process,
+    run_python,
+    spawn,
+)
 
+import aioports._takeover
 from aioports import (
     AioportsError,
+    DenialReason,
     InvalidPortError,
+    KillOutcome,
     KillResult,
     Occupier,
     PermissionDeniedError,
     PortManager,
     ProcessGoneError,
 )
-from aioports._occupier import (
+from aioports._identity import (
+    ProcessIdentity,
     is_gone,
     map_psutil_error,
-    occupiers_by_port,
-    refusal,
+    process_identity,
     send_signal,
 )
+from aioports._occupier import identity_of, occupiers_by_port, refusal
 from aioports._sockets import netlink_table, psutil_table
 
 HOSTS = ["127.0.0.1", "::1"]
@@ -51,6 +67,7 @@ async def test_detects_the_listener_with_its_identity(manager: PortManager, host
         occupier = await manager.detect_occupier(child.port)
         proc = psutil.Process(child.pid)
         name, cmdline, username = proc.name(), proc.cmdline(), proc.username()
+        identity = await anyio.to_thread.run_sync(process_identity, child.pid)
     assert occupier is not None
     assert occupier.pid == child.pid
     assert occupier.port == child.port
@@ -61,6 +78,9 @@ async def test_detects_the_listener_with_its_identity(manager: PortManager, host
     assert occupier.create_time == pytest.approx(proc.create_time())
     assert occupier.addresses == (host,)
     assert occupier.status == "LISTEN"
+    assert occupier.start_token == identity.token
+    assert identity_of(occupier) == identity
+    assert "start_token" not in occupier.to_dict()
 
 
 async def test_the_holder_names_its_ancestors(manager: PortManager) -> None:
@@ -104,10 +124,18 @@ async def test_a_time_wait_leftover_is_reported_without_a_pid(manager: PortManag
     occupiers = await manager.detect_occupiers(port)
     assert [(o.pid, o.status) for o in occupiers] == [(None, "TIME_WAIT")]
     result = await manager.kill_occupier(port)
+    assert result.outcome is KillOutcome.NO_HOLDER
     assert not result.killed
     assert result.signal is None
     assert "nothing to kill" in result.message
     assert result.port_free
+
+
+async def test_nothing_to_kill_on_a_free_port(manager: PortManager) -> None:
+    result = await manager.kill_occupier(free_port())
+    assert (result.outcome, result.killed, result.pid, result.signal, result.port_free) == (
+        KillOutcome.NO_HOLDER, False, None, None, True
+    )  # fmt: skip
 
 
 def _time_wait_port() -> int:
@@ -170,6 +198,8 @@ async def test_kills_a_polite_listener_and_frees_the_port(
         # Returns once the port is free, long before a grace period this long.
         result = await manager.kill_occupier(child.port, timeout=3600)
         assert result.killed, result.message
+        assert result.outcome is KillOutcome.KILLED
+        assert result.to_dict()["outcome"] == "killed"
         assert (result.pid, result.pids, result.signal) == (child.pid, (child.pid,), "SIGTERM")
         assert result.port_free
         assert bindable(child.port)
@@ -188,6 +218,7 @@ async def test_force_sends_sigkill(manager: PortManager) -> None:
 async def test_a_sigterm_ignorer_is_reported_alive(manager: PortManager) -> None:
     with spawn(STUBBORN) as child:
         result = await manager.kill_occupier(child.port, timeout=0.3)
+        assert result.outcome is KillOutcome.SURVIVED
         assert not result.killed
         assert not result.port_free
         assert alive(child.pid)
@@ -198,6 +229,7 @@ async def test_a_sigterm_ignorer_is_reported_alive(manager: PortManager) -> None
 async def test_escalate_follows_an_ignored_sigterm_with_sigkill(manager: PortManager) -> None:
     with spawn(STUBBORN) as child:
         result = await manager.kill_occupier(child.port, timeout=0.3, escalate=True)
+        assert result.outcome is KillOutcome.KILLED
         assert result.killed
         assert result.escalated
         assert result.signal == "SIGKILL"
@@ -228,15 +260,36 @@ async def test_a_zombie_counts_as_dead(manager: PortManager) -> None:
         (worker,) = parent.forked
         result = await manager.kill_occupier(parent.port)
         assert result.killed, result.message
+        assert result.outcome is KillOutcome.KILLED
         assert result.pid == worker
         assert psutil.Process(worker).status() == psutil.STATUS_ZOMBIE
         assert bindable(parent.port)
         assert alive(parent.pid)
 
 
+async def test_a_holder_that_exits_before_the_signal(
+    manager: PortManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The holder exiting between detection and signal is a race no test can time; force the
+    # interleaving: the test ends its own child first, then the real check and signal run.
+    with spawn(POLITE) as child:
+
+        def exit_first(identity: ProcessIdentity, *, force: bool) -> bool:
+            proc = psutil.Process(child.pid)
+            proc.kill()
+            proc.wait(timeout=10)
+            return send_signal(identity, force=force)
+
+        monkeypatch.setattr(aioports._takeover, "send_signal", exit_first)
+        result = await manager.kill_occupier(child.port)
+    assert result.outcome is KillOutcome.EXITED_FIRST
+    assert (result.killed, result.pid, result.signal) == (False, child.pid, None)
+    assert "exited before it was signalled" in result.message
+
+
 def test_a_vanished_process_is_not_signalled() -> None:
     pid = exited_pid()
-    gone = Occupier(pid=pid, process_name="python", port=1, create_time=0.0)
+    gone = ProcessIdentity(pid, 0.0, None)
     assert not send_signal(gone, force=True)
     assert is_gone(gone)
 
@@ -244,7 +297,7 @@ def test_a_vanished_process_is_not_signalled() -> None:
 def test_a_recycled_pid_is_not_signalled() -> None:
     with spawn(POLITE) as child:
         started = psutil.Process(child.pid).create_time()
-        impostor = Occupier(pid=child.pid, process_name="x", port=1, create_time=started - 5)
+        impostor = ProcessIdentity(child.pid, started - 5, None)
         assert not send_signal(impostor, force=True)
         assert is_gone(impostor)
         assert alive(child.pid)
@@ -257,6 +310,7 @@ async def test_refuses_to_kill_its_own_process(manager: PortManager) -> None:
         with pytest.raises(PermissionDeniedError, match="it is this process") as caught:
             await manager.kill_occupier(sock.getsockname()[1], force=True)
     assert caught.value.pid == os.getpid()
+    assert caught.value.reason is DenialReason.PROTECTED_PROCESS
 
 
 @pytest.mark.parametrize(
@@ -270,9 +324,10 @@ async def test_refuses_to_kill_its_own_process(manager: PortManager) -> None:
 )
 def test_refused_targets(pid: int, reason: str) -> None:
     target = Occupier(pid=pid, process_name="x", port=1, uid=os.getuid())
-    message = refusal(target, allow_other_users=True)
-    assert message is not None
-    assert reason in message
+    denied = refusal(target, allow_other_users=True)
+    assert denied is not None
+    assert reason in str(denied)
+    assert (denied.pid, denied.reason) == (pid, DenialReason.PROTECTED_PROCESS)
 
 
 # A process-group leader that is neither us nor our parent: the leader double-forks, so the
@@ -288,7 +343,8 @@ if os.fork() == 0:
     if os.fork() == 0:
         os.close(read)
         target = Occupier(pid=leader, process_name="x", port=1, uid=os.getuid())
-        os.write(write, (refusal(target) or "allowed").encode())
+        denied = refusal(target)
+        os.write(write, (f"{denied.reason}: {denied}" if denied else "allowed").encode())
         os._exit(0)
     os._exit(0)
 os.close(write)
@@ -298,12 +354,17 @@ print(os.read(read, 4096).decode())
 
 
 def test_refuses_its_own_process_group_leader() -> None:
-    assert "leads this process's process group" in run_python(GROUP_LEADER_ASKS)
+    said = run_python(GROUP_LEADER_ASKS)
+    assert said.startswith("protected_process: ")
+    assert "leads this process's process group" in said
 
 
 def test_a_process_whose_start_time_is_unknown_is_refused() -> None:
     unpinned = Occupier(pid=99999, process_name="x", port=1, uid=os.getuid())
-    assert "start time is unreadable" in (refusal(unpinned) or "")
+    denied = refusal(unpinned)
+    assert denied is not None
+    assert "start time is unreadable" in str(denied)
+    assert denied.reason is DenialReason.UNKNOWN_START
     assert refusal(replace(unpinned, create_time=1.0)) is None
 
 
@@ -311,9 +372,21 @@ def test_another_users_process_is_refused_unless_allowed() -> None:
     other = Occupier(
         pid=99999, process_name="x", port=1, uid=os.getuid() + 1, username="bob", create_time=1.0
     )
-    assert "belongs to user bob" in (refusal(other) or "")
+    denied = refusal(other)
+    assert denied is not None
+    assert "belongs to user bob" in str(denied)
+    assert denied.reason is DenialReason.OTHER_USER
     root_may = refusal(other, allow_other_users=True)
     assert (root_may is None) == (os.geteuid() == 0)
+    assert root_may is None or root_may.reason is DenialReason.OTHER_USER
+
+
+def test_a_hidden_holder_is_refused_as_hidden() -> None:
+    hidden = Occupier(pid=None, process_name=None, port=1, uid=0)
+    denied = refusal(hidden)
+    assert denied is not None
+    assert "cannot see (uid 0)" in str(denied)
+    assert (denied.pid, denied.reason) == (None, DenialReason.HIDDEN_PROCESS)
 
 
 @pytest.mark.parametrize("port", BAD_PORTS)
@@ -349,12 +422,16 @@ def test_every_psutil_error_is_mapped(cls: type[psutil.Error]) -> None:
     if issubclass(cls, psutil.AccessDenied):
         assert isinstance(mapped, PermissionDeniedError)
         assert isinstance(mapped, PermissionError)
+        assert mapped.reason is DenialReason.OS_REFUSED
 
 
 def test_kill_result_to_dict() -> None:
     occupier = Occupier(pid=7, process_name="node", port=3000)
-    result = KillResult(killed=True, port=3000, pid=7, pids=(7,), occupiers=(occupier,))
+    result = KillResult(
+        killed=True, port=3000, pid=7, pids=(7,), occupiers=(occupier,), outcome=KillOutcome.KILLED
+    )
     data = result.to_dict()
+    assert data["outcome"] == "killed"
     assert data["killed"] is True
     assert data["pids"] == [7]
     assert data["occupiers"] == [occupier.to_dict()]

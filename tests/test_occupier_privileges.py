@@ -10,8 +10,8 @@ import os
 import socket
 
 import pytest
-from helpers import bindable, run_python
-from processes import POLITE, alive, spawn
+from helpers import bindable
+from processes import POLITE, alive, run_python, spawn
 
 from aioports import PermissionDeniedError, PortManager
 

@@ -5,7 +5,8 @@ import socket
 import textwrap
 
 import pytest
-from helpers import bindable, free_port, listener_process, run_python
+from helpers import bindable, free_port
+from processes import listener_process, run_python
 
 from aioports import InvalidPortError, PortManager, PortStatus
 

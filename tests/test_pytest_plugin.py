@@ -9,7 +9,8 @@ import textwrap
 from pathlib import Path
 
 import anyio
-from helpers import free_block, reap, run_python
+from helpers import free_block
+from processes import reap, run_python
 
 from aioports import PortManager
 

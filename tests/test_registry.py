@@ -9,7 +9,8 @@ from pathlib import Path
 
 import orjson
 import pytest
-from helpers import free_block, registry_locked_elsewhere
+from helpers import free_block
+from processes import registry_locked_elsewhere
 
 from aioports import (
     PortManager,

@@ -9,8 +9,11 @@ from helpers import bindable, free_block, free_port
 from processes import POLITE, STUBBORN, alive, spawn
 
 from aioports import (
+    DenialReason,
     InvalidMetadataError,
     InvalidPortError,
+    KillFailedError,
+    KillOutcome,
     NoFreePortError,
     PermissionDeniedError,
     PortAlreadyAllocatedError,
@@ -95,9 +98,17 @@ async def test_kill_if_occupied_frees_then_records(manager: PortManager, host: s
 
 async def test_a_failed_kill_records_nothing(manager: PortManager) -> None:
     with spawn(STUBBORN) as child:
-        with pytest.raises(PortInUseError):
+        with pytest.raises(KillFailedError) as caught:
             await manager.reserve(child.port, kill_if_occupied=True, timeout=0.2)
         assert alive(child.pid)
+    failed = caught.value
+    assert isinstance(failed, PortInUseError)
+    assert failed.port == child.port
+    assert failed.occupier is not None
+    assert failed.occupier.pid == child.pid
+    assert failed.result.outcome is KillOutcome.SURVIVED
+    assert failed.result.pids == (child.pid,)
+    assert "did not exit within 0.2 s of SIGTERM" in str(failed)
     assert await manager.list_allocations() == []
 
 
@@ -105,8 +116,9 @@ async def test_a_refused_kill_records_nothing(manager: PortManager) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
-        with pytest.raises(PermissionDeniedError, match="this process"):
+        with pytest.raises(PermissionDeniedError, match="this process") as caught:
             await manager.reserve(sock.getsockname()[1], kill_if_occupied=True)
+    assert caught.value.reason is DenialReason.PROTECTED_PROCESS
     assert await manager.list_allocations() == []
 
 

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import anyio
 import anyio.lowlevel
 import pytest
-from helpers import bindable, free_block, listener_process
+from helpers import bindable, free_block
+from processes import listener_process
 from scan_scenarios import time_wait_reuse
 
 from aioports import (
@@ -20,10 +21,11 @@ from aioports import (
     ProbeResult,
     ScanResult,
 )
+from aioports._entries import Entries
 from aioports._probe import BindProber
-from aioports._registry import Leases
 from aioports._scan import BLOCK, MAX_EXPLICIT_LANES, resolve_lanes
 from aioports._search import SNAPSHOT_AFTER, find_free_ports
+from aioports._steps import drive_async
 
 
 @contextlib.contextmanager
@@ -71,7 +73,7 @@ async def test_iter_scan_gives_every_port_in_order(manager: PortManager) -> None
         results = [r async for r in manager.iter_scan((start, start + BLOCK + 9))]
     assert [r.port for r in results] == list(range(start, start + BLOCK + 10))
     assert [r.port for r in results if r.in_use] == busy
-    assert results[1] == ProbeResult(port=start + 1, in_use=False, status=PortStatus.FREE)
+    assert results[1] == ProbeResult(port=start + 1, status=PortStatus.FREE)
 
 
 async def test_worker_process_share_is_right(manager: PortManager) -> None:
@@ -190,7 +192,9 @@ async def test_search_in_a_crowded_range_skips_listeners() -> None:
     busy = list(range(start, start + size - 10))
     prober = CountingProber()
     with held(busy):
-        ports = await find_free_ports(prober, PortRange(start, start + size - 1), 1, Leases())
+        ports = await drive_async(
+            find_free_ports(prober, PortRange(start, start + size - 1), 1, Entries())
+        )
     assert ports == [start + size - 10]
     # SNAPSHOT_AFTER probes before the table read, then one for the port handed out (instead
     # of one per busy port).
@@ -201,7 +205,9 @@ async def test_search_in_a_crowded_range_skips_listeners() -> None:
 async def test_search_does_not_skip_reusable_time_wait_ports() -> None:
     start = free_block(60)
     with time_wait_reuse(start + 50), held(list(range(start, start + 50))):
-        ports = await find_free_ports(CountingProber(), PortRange(start, start + 59), 1, Leases())
+        ports = await drive_async(
+            find_free_ports(CountingProber(), PortRange(start, start + 59), 1, Entries())
+        )
     assert ports == [start + 50]
 
 
@@ -209,7 +215,9 @@ async def test_search_still_probes_sockets_the_table_does_not_list() -> None:
     start = free_block(100)
     prober = CountingProber()
     with held(list(range(start, start + 60))), held([start + 60, start + 61], listen=False):
-        ports = await find_free_ports(prober, PortRange(start, start + 99), 2, Leases())
+        ports = await drive_async(
+            find_free_ports(prober, PortRange(start, start + 99), 2, Entries())
+        )
     assert ports == [start + 62, start + 63]
 
 

@@ -267,29 +267,17 @@ def kill_port(ctx: Context) -> Result:
 
 
 def reserve(ctx: Context) -> Result:
-    from .. import PortInUseError
-    from ._facts import kill_failed
-    from ._failure import Failure
     from ._results_live import Reserved
 
     port = port_arg(ctx.arg("port"))
     kill, force = ctx.flag("kill"), ctx.flag("force")
     metadata = _metadata(ctx, ("app", "worktree", "service"))
     others = ctx.flag("allow_other_users")
-    try:
-        reservation = _waiting_door(ctx).run_async(
-            lambda pm: pm.reserve(
-                port,
-                kill_if_occupied=kill,
-                force=force,
-                metadata=metadata,
-                allow_other_users=others,
-            )
+    reservation = _waiting_door(ctx).run_async(
+        lambda pm: pm.reserve(
+            port, kill_if_occupied=kill, force=force, metadata=metadata, allow_other_users=others
         )
-    except PortInUseError as exc:
-        if kill_failed(exc, kill_asked=kill):
-            return Failure(exc, kill_failed=True, forced=force)
-        raise
+    )
     return Reserved(reservation)
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 
 from ._errors import CliError
-from ._facts import denied_other_user
 from ._results import PREFIX, Result, Style, printable
 
 TYPE_CHECKING = False
@@ -57,16 +56,13 @@ class Failure(Result):
     """An error as the run's result.
 
     :ivar error: what was raised (after :func:`explained`)
-    :ivar kill_failed: ``reserve --kill`` killed, and the port is still not free
-    :ivar forced: that kill was a SIGKILL (``--force``)
+    :ivar others_allowed: ``--allow-other-users`` was given (so it is not the advice)
     """
 
-    __slots__ = ("error", "forced", "kill_failed")
+    __slots__ = ("error", "others_allowed")
 
-    def __init__(
-        self, error: BaseException, kill_failed: bool = False, forced: bool = False
-    ) -> None:
-        self.error, self.kill_failed, self.forced = error, kill_failed, forced
+    def __init__(self, error: BaseException, *, others_allowed: bool = False) -> None:
+        self.error, self.others_allowed = error, others_allowed
 
     status = "error"
     to_stderr = True
@@ -79,29 +75,38 @@ class Failure(Result):
 
     @property
     def message(self) -> str:
+        from .. import DenialReason, KillFailedError, KillOutcome, PermissionDeniedError
+
         exc = self.error
-        if self.kill_failed:
-            port = getattr(exc, "port", "?")
-            occupier = getattr(exc, "occupier", None)
+        if isinstance(exc, KillFailedError):
             from ._results_live import who
 
-            holder = "its holder" if occupier is None else who(occupier)
-            hint = "" if self.forced else "; use --force to kill it outright"
+            holder = "its holder" if exc.occupier is None else who(exc.occupier)
+            if exc.result.outcome is not KillOutcome.SURVIVED:
+                what = f"{holder} exited, yet the port is still busy"
+            else:
+                what = f"{holder} did not exit in time"
+            hint = "" if exc.result.signal == "SIGKILL" else "; use --force to kill it outright"
+            return f"Port {exc.port} is still occupied: {what}; nothing was reserved{hint}"
+        if (
+            isinstance(exc, PermissionDeniedError)
+            and exc.reason is DenialReason.OTHER_USER
+            and not self.others_allowed
+        ):
+            pid = "unknown" if exc.pid is None else exc.pid
             return (
-                f"Port {port} is still occupied: {holder} did not exit in time; "
-                f"nothing was reserved{hint}"
-            )
-        if isinstance(exc, PermissionError) and denied_other_user(exc):  # type: ignore[arg-type]
-            pid = getattr(exc, "pid", None)
-            return (
-                f"refusing to signal PID {'unknown' if pid is None else pid}: it belongs to "
-                "another user; use --allow-other-users (as root)"
+                f"refusing to signal PID {pid}: it belongs to another user; "
+                "use --allow-other-users (as root)"
             )
         return str(exc)
 
     def document(self) -> object:
+        from .. import KillFailedError
+
         exc = self.error
-        fields: dict[str, Any] = {"type": type(exc).__name__, "message": self.message}
+        # A failed kill is still the PortInUseError the CLI has always reported.
+        kind = "PortInUseError" if isinstance(exc, KillFailedError) else type(exc).__name__
+        fields: dict[str, Any] = {"type": kind, "message": self.message}
         for name in _CONTEXT:
             try:
                 value = getattr(exc, name)
@@ -112,10 +117,10 @@ class Failure(Result):
         return {"status": "error", "error": fields}
 
     def human(self, style: Style) -> str:
-        from .. import PortInUseError
+        from .. import KillFailedError, PortInUseError
 
         exc = self.error
-        if isinstance(exc, PortInUseError) and not self.kill_failed:
+        if isinstance(exc, PortInUseError) and not isinstance(exc, KillFailedError):
             from ._results_live import who
 
             lines = [f"Port {exc.port} is currently occupied."]

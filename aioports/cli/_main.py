@@ -91,6 +91,7 @@ def _run(arguments: list[str], out: TextIO, err: TextIO, *, json_mode: bool) -> 
 
 def _result(arguments: list[str], out: TextIO, err: TextIO) -> Result | None:
     """The run's one result: the handler's, or the failure; None once help was shown."""
+    parsed = None
     try:
         from ._parse import help_text, parse
 
@@ -122,7 +123,8 @@ def _result(arguments: list[str], out: TextIO, err: TextIO) -> Result | None:
             raise
         from ._failure import Failure, explained
 
-        return Failure(explained(error))
+        others = parsed is not None and "allow_other_users" in parsed.options
+        return Failure(explained(error), others_allowed=others)
 
 
 def _leaf(exc: BaseException) -> BaseException:

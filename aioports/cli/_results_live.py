@@ -3,7 +3,7 @@ the dashboard (see ``_results.py`` for the contract)."""
 
 from __future__ import annotations
 
-from ._facts import KillOutcome, kill_outcome
+from .._models import KillOutcome
 from ._results import PREFIX, Listing, Recorded, Result, Style, printable, table
 
 TYPE_CHECKING = False
@@ -98,7 +98,7 @@ class Killed(Recorded):
 
     @property
     def outcome(self) -> KillOutcome:
-        return kill_outcome(self.record)
+        return self.record.outcome
 
     @property
     def status(self) -> str:

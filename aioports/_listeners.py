@@ -7,7 +7,8 @@ listening is not in it; a TIME_WAIT entry may not block a server), so any port i
 list is still bind-checked before it is called free.
 
 Linux only (``/proc/net/tcp`` and ``tcp6``, the network namespace a bind sees); elsewhere
-there is no snapshot and the search probes every port.
+there is no snapshot and the search probes every port. Which *process* holds a port is
+another question, answered by ``_sockets.py`` for ``detect_occupier`` and kills.
 """
 
 from __future__ import annotations
