@@ -71,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _discard(out)
         _complain(err, f"cannot write to standard output: {exc.strerror or exc}")
         return EXIT_FAILURE
+    except Exception as exc:  # a result that failed to render: still no traceback
+        _complain(err, f"unexpected {type(exc).__name__}: {exc}")
+        return EXIT_FAILURE
 
 
 def _run(arguments: list[str], out: TextIO, err: TextIO, *, json_mode: bool) -> int:
