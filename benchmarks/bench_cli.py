@@ -1,11 +1,12 @@
-"""The command line: process start-up, and the dashboard of 200 entries with live state.
+"""The command line's start-up: each quick command against a floor doing the same work in
+plain Python, measured in the same run, the two interleaved round by round.
 
-Compares, in the same run:
-- ``aioports --version`` (start-up floor: the interpreter plus the imports) against a bare
-  ``python -c pass``;
-- ``aioports --list --json`` and ``aioports --dashboard --json`` with 200 allocations;
-- in-process, the dashboard's live-state lookup of 200 entries against plain probes one after
-  another (its floor while no holder lookup is available).
+- ``aioports --version`` and ``--help`` against ``python -c pass`` (goal: 2x at most);
+- ``aioports probe PORT --json`` against ``floor_probe.py`` (two wildcard binds);
+- ``aioports allocate --json`` against ``floor_allocate.py`` (flock, read, probe, write,
+  fsync, rename), each run on a fresh copy of a 200-entry registry;
+- ``aioports dashboard --json`` with 200 entries against ``floor_dashboard.py``
+  (goal for the last three: 1.5x at most).
 
 Run: python benchmarks/bench_cli.py [--rounds N]
 """
@@ -19,85 +20,91 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-import anyio
 from _common import Sample, environment, free_start, print_table
 
-from aioports import PortManager
-from aioports.cli._dashboard import build_rows
+from aioports._sync import SyncPortManager
 
 ENTRIES = 200
+HERE = Path(__file__).parent
 
 
-def time_command(name: str, argv: list[str], env: dict[str, str], rounds: int) -> Sample:
-    for _ in range(2):  # warm-up: page cache, bytecode
-        subprocess.run(argv, env=env, capture_output=True, check=True)
-    times = []
-    for _ in range(rounds):
-        began = time.perf_counter()
-        subprocess.run(argv, env=env, capture_output=True, check=True)
-        times.append(time.perf_counter() - began)
-    return Sample(name, tuple(times))
-
-
-async def time_in_process(pm: PortManager, rounds: int) -> tuple[Sample, Sample]:
-    allocations = await pm.list_allocations()
-    concurrent, serial = [], []
+def time_pair(
+    names: tuple[str, str],
+    argvs: tuple[list[str], list[str]],
+    env: dict[str, str],
+    rounds: int,
+    prepare: Callable[[], None] = lambda: None,
+) -> tuple[Sample, Sample]:
+    """Time two commands, alternating, after two warm-up rounds (page cache, bytecode)."""
+    times: tuple[list[float], list[float]] = ([], [])
     for round_ in range(rounds + 2):
-        began = time.perf_counter()
-        await build_rows(pm, allocations)
-        middle = time.perf_counter()
-        for allocation in allocations:
-            await pm.probe(allocation.port)
-        ended = time.perf_counter()
-        if round_ >= 2:
-            concurrent.append(middle - began)
-            serial.append(ended - middle)
-    return (
-        Sample(f"dashboard rows, {ENTRIES} entries, in-process", tuple(concurrent)),
-        Sample(f"{ENTRIES} probes one after another", tuple(serial)),
-    )
+        for index, argv in enumerate(argvs):
+            prepare()
+            began = time.perf_counter()
+            subprocess.run(argv, env=env, capture_output=True, check=True)
+            if round_ >= 2:
+                times[index].append(time.perf_counter() - began)
+    return Sample(names[0], tuple(times[0])), Sample(names[1], tuple(times[1]))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=30)
     rounds = parser.parse_args().rounds
-    executable = shutil.which("aioports", path=str(Path(sys.executable).parent)) or "aioports"
+    aioports = shutil.which("aioports", path=str(Path(sys.executable).parent)) or "aioports"
+    python = sys.executable
     print(environment())
     with tempfile.TemporaryDirectory() as folder:
-        registry = Path(folder) / "registry.json"
+        full = Path(folder) / "full.json"
         start = free_start(ENTRIES + 50)
-        env = {**os.environ, "AIOPORTS_REGISTRY": str(registry)}
-        env["AIOPORTS_RANGE"] = f"{start}-{start + ENTRIES + 49}"
-        pm = PortManager(registry, range=env["AIOPORTS_RANGE"])
-
-        async def fill() -> None:
-            for index in range(ENTRIES):
-                await pm.allocate(None, {"app": f"app{index % 7}", "service": f"s{index}"})
-
-        anyio.run(fill)
-        python = time_command("python -c pass", [sys.executable, "-c", "pass"], env, rounds)
-        version = time_command("aioports --version", [executable, "--version"], env, rounds)
-        listing = time_command(
-            f"aioports --list --json, {ENTRIES} entries", [executable, "--list", "--json"],
+        span = f"{start}-{start + ENTRIES + 49}"
+        door = SyncPortManager(full, range=span)
+        for index in range(ENTRIES):
+            door.allocate(None, {"app": f"app{index % 7}", "service": f"s{index}"})
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env |= {"AIOPORTS_REGISTRY": str(full), "AIOPORTS_RANGE": span}
+        port = str(free_start(1))
+        bare, version = time_pair(
+            ("python -c pass", "aioports --version"),
+            ([python, "-c", "pass"], [aioports, "--version"]), env, rounds,
+        )  # fmt: skip
+        bare2, help_ = time_pair(
+            ("python -c pass", "aioports --help"),
+            ([python, "-c", "pass"], [aioports, "--help"]), env, rounds,
+        )  # fmt: skip
+        probe_floor, probe = time_pair(
+            ("floor_probe.py", "aioports probe PORT --json"),
+            ([python, str(HERE / "floor_probe.py"), port], [aioports, "probe", port, "--json"]),
             env, rounds,
         )  # fmt: skip
-        dashboard = time_command(
-            f"aioports --dashboard --json, {ENTRIES} entries",
-            [executable, "--dashboard", "--json"], env, rounds,
+        dash_floor, dash = time_pair(
+            (f"floor_dashboard.py, {ENTRIES} entries", f"aioports dashboard --json, {ENTRIES}"),
+            ([python, str(HERE / "floor_dashboard.py")], [aioports, "dashboard", "--json"]),
+            env, rounds,
         )  # fmt: skip
-        concurrent, serial = anyio.run(time_in_process, pm, rounds)
+        scratch = Path(folder) / "scratch.json"
+        alloc_env = env | {"AIOPORTS_REGISTRY": str(scratch)}
+        alloc_floor, alloc = time_pair(
+            (f"floor_allocate.py, {ENTRIES} entries", f"aioports allocate --json, {ENTRIES}"),
+            ([python, str(HERE / "floor_allocate.py")], [aioports, "allocate", "--json"]),
+            alloc_env, rounds, prepare=lambda: shutil.copyfile(full, scratch),
+        )  # fmt: skip
     print_table(
-        "Command line (baseline: bare interpreter start-up / the --version floor / serial probes)",
+        "Command line start-up (baseline: the same work in plain Python, same run)",
         [
-            (python, None),
-            (version, python),
-            (listing, version),
-            (dashboard, version),
-            (serial, None),
-            (concurrent, serial),
+            (bare, None),
+            (version, bare),
+            (bare2, None),
+            (help_, bare2),
+            (probe_floor, None),
+            (probe, probe_floor),
+            (alloc_floor, None),
+            (alloc, alloc_floor),
+            (dash_floor, None),
+            (dash, dash_floor),
         ],
     )
 

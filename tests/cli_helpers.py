@@ -238,9 +238,14 @@ def validate(name: str, document: Any) -> None:
 
 # Imports everything as root (the interpreter's files may be closed to others), then becomes
 # nobody and runs the command line: what an unprivileged user sees.
+# The CLI imports what a command needs on first use: load every module while still root.
 _AS_NOBODY = """
-import asyncio, os, sys
+import asyncio, os, sys, importlib, pkgutil, concurrent.futures.thread
 import anyio, anyio._backends._asyncio, psutil
+import aioports
+for module in pkgutil.walk_packages(aioports.__path__, "aioports."):
+    if module.name not in ("aioports.__main__", "aioports.pytest_plugin"):
+        importlib.import_module(module.name)
 from aioports.cli import main
 os.setgid(65534)
 os.setuid(65534)

@@ -1,8 +1,8 @@
 """What the CLI says for detect, kill, reserve and scan, and the errors that carry context:
 through ``main()``, against real listeners and real registry states.
 
-The last section drives the renderers directly, for the outcomes no real state on this host
-can produce on demand (a holder that exits between detection and signal, a busy port no
+The last section builds the result objects directly, for the outcomes no real state on this
+host can produce on demand (a holder that exits between detection and signal, a busy port no
 process holds, the scan's progress line, which only a run longer than its delay shows).
 """
 
@@ -24,6 +24,7 @@ from processes import FORKED, POLITE, listener_process, spawn
 
 from aioports import (
     InvalidPortError,
+    KillOutcome,
     KillResult,
     NoFreePortError,
     Occupier,
@@ -33,9 +34,9 @@ from aioports import (
     ProbeResult,
     ScanResult,
 )
-from aioports.cli._commands import _scan_report, show_progress
-from aioports.cli._render import HumanRenderer, ScanReport
-from aioports.cli._render_json import JsonRenderer
+from aioports.cli._commands import show_progress
+from aioports.cli._results import Style
+from aioports.cli._results_live import Killed, Scanned
 
 #: the process name of a listener child
 NAME = Path(sys.executable).name
@@ -76,7 +77,7 @@ def test_detect_sentences_and_document(cli: CliRunner) -> None:
         "port": port,
         "process": {"pid": pid, "name": NAME},
         "occupier": occupier.to_dict(),
-        "message": "Port is occupied. No action taken.",
+        "message": f"Port {port} is currently occupied.",  # the sentence people read first
     }
     free = cli.json("detect", "--detect", str(port))
     assert (free["status"], free["process"], free["occupier"]) == ("free", None, None)
@@ -137,7 +138,7 @@ def test_reserve_sentences_and_documents(cli: CliRunner) -> None:
         "was_occupied": True,
         "killed": True,
         "process": {"pid": child.pid, "name": NAME},
-        "message": "Port successfully reserved.",
+        "message": f"Port {child.port} is now reserved.",
     }
 
 
@@ -243,7 +244,7 @@ def test_tracebacks_only_with_aioports_debug(cli: CliRunner, debug: bool) -> Non
     assert done.stdout == ""
 
 
-# -- The renderers on their own: outcomes no real state here produces on demand -------------
+# -- The results on their own: outcomes no real state here produces on demand ---------------
 # These import private CLI modules; they follow the CLI's internals when those change.
 
 NODE = Occupier(
@@ -258,15 +259,8 @@ NODE = Occupier(
 )
 
 
-def human() -> tuple[HumanRenderer, io.StringIO, io.StringIO]:
-    out, err = io.StringIO(), io.StringIO()
-    return HumanRenderer(out, err, colour=False, emoji=False), out, err
-
-
-def as_json(call: Any) -> Any:
-    out = io.StringIO()
-    call(JsonRenderer(out))
-    return json.loads(out.getvalue())
+def as_json(document: object) -> Any:
+    return json.loads(json.dumps(document))
 
 
 @pytest.mark.parametrize(
@@ -284,11 +278,14 @@ def as_json(call: Any) -> Any:
 def test_kill_sentences_no_real_state_produces(
     pid: int | None, name: str | None, free: bool, status: str, out_text: str
 ) -> None:
-    result = KillResult(False, 3000, pid, name, pids=(), signal=None, port_free=free)
-    renderer, out, err = human()
-    renderer.killed(result)
-    assert (out.getvalue(), err.getvalue()) == (out_text, "")
-    document = as_json(lambda r: r.killed(result))
+    outcome = KillOutcome.NO_HOLDER if pid is None else KillOutcome.EXITED_FIRST
+    result = KillResult(
+        False, 3000, pid, name, pids=(), signal=None, port_free=free, outcome=outcome
+    )
+    killed = Killed(result)
+    assert (killed.to_stderr, killed.code, killed.human(Style())) == (False, 0, out_text)
+    document = as_json(killed.document())
+    assert document["message"] == out_text.removeprefix("aioports: ").rstrip("\n")
     validate("kill", document)
     assert (document["status"], document["killed"], document["port"]) == (status, False, 3000)
     assert document["process"] == (None if pid is None else {"pid": pid, "name": name})
@@ -299,8 +296,8 @@ def test_scan_report_keeps_a_busy_port_no_process_holds() -> None:
     busy = ProbeResult(3001, PortStatus.IN_USE)
     bound = ProbeResult(3002, PortStatus.IN_USE)
     result = ScanResult(span, (busy, bound), free=2, occupiers={3001: (NODE, NODE)})
-    expected = ScanReport(range=span, in_use=((busy, NODE), (bound, None)), free=2)
-    assert _scan_report(span, result) == expected
+    expected = Scanned(range=span, in_use=((busy, NODE), (bound, None)), free=2)
+    assert Scanned.of(result) == expected
 
 
 async def test_progress_shows_only_after_its_delay_and_erases_itself() -> None:

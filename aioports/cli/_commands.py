@@ -1,249 +1,310 @@
-"""One handler per command: parse its values, make one call into the public API, and say
-which renderer method shows the result."""
+"""One handler per command: read its arguments, make one call through the sync door, and
+return one result object.
+
+Each handler imports what it needs inside itself, so a command pays only for its own
+imports: nothing here loads asyncio, anyio, aiofiles or psutil unless the command waits on
+or looks up processes (``reserve``, ``kill-port``, ``scan``; ``detect`` and a dashboard
+with in-use ports use psutil).
+"""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
-from typing import TextIO
 
-import anyio
-import anyio.to_thread
+from ._errors import UsageError
 
-from .. import PortInUseError, PortManager, PortRange, ProcessGoneError, ScanResult
-from .._config import RANGE_ENV, RangeSetting, range_setting
-from .._settings import save_range, settings_path
-from ._dashboard import build_rows
-from ._errors import StillOccupiedError, UsageError
-from ._parser import ParsedArgs, count_arg, port_arg, range_arg
-from ._render import Renderer, ScanReport, who
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import TextIO, TypeVar
 
-__all__ = ("HANDLERS", "Context", "Outcome")
+    from .. import PortManager, PortRange, ScanResult
+    from .._sync import SyncPortManager
+    from ._context import Context
+    from ._results import Result
 
+    T = TypeVar("T")
 
-@dataclass(frozen=True, slots=True)
-class Context:
-    """What every handler gets: the manager and the parsed arguments."""
-
-    pm: PortManager
-    args: ParsedArgs
-    #: where to show progress of long commands: stderr when it is a terminal, else None
-    progress: TextIO | None = None
-
-    def setting(self) -> RangeSetting:
-        """The default range, read only by the commands that use it: a broken settings
-        file or ``$AIOPORTS_RANGE`` must not block the others (``--set-range`` fixes it).
-
-        :raises ConfigError: when its source is unusable.
-        """
-        return range_setting(registry_path=self.pm.registry_path)
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What a handler produced: how to show it, and the exit code."""
-
-    show: Callable[[Renderer], None]
-    code: int = 0
-    notes: tuple[str, ...] = ()
+__all__ = (
+    "allocate",
+    "allocate_group",
+    "cleanup",
+    "count_arg",
+    "dashboard",
+    "detect",
+    "kill_port",
+    "list_allocations",
+    "port_arg",
+    "probe",
+    "release",
+    "release_group",
+    "repair",
+    "reserve",
+    "scan",
+    "set_range",
+    "show_progress",
+    "show_range",
+    "version",
+)
 
 
-Handler = Callable[[Context], Awaitable[Outcome]]
+# -- arguments ----------------------------------------------------------------------------
 
 
-def _metadata(args: ParsedArgs) -> dict[str, str]:
-    fields = {"app": args.app, "worktree": args.worktree, "service": args.service}
-    return {key: value for key, value in fields.items() if value is not None}
+def _whole(text: str) -> int | None:
+    """``text`` as a whole number in ASCII digits (surrounding spaces allowed), else None:
+    int() would also take "+80", "3_000" and other scripts' digits."""
+    digits = text.strip()
+    return int(digits) if digits.isascii() and digits.isdigit() else None
 
 
-def _owner_pid(args: ParsedArgs) -> int | None:
-    return None if args.owner_pid is None else count_arg(args.owner_pid, "--owner-pid")
+def port_arg(text: str) -> int:
+    """A port from the command line.
 
-
-def _range(ctx: Context) -> PortRange:
-    """``--range`` when given, else the default range (only then is the default read)."""
-    return ctx.setting().range if ctx.args.range is None else range_arg(ctx.args.range)
-
-
-def _roles(text: str | None, count: int) -> list[str] | None:
-    """``--roles a,b,c`` checked against the group size.
-
-    :raises UsageError: for an empty name, a name given twice, or the wrong number of names.
+    :raises InvalidPortError: unless ``text`` is a whole number from 1 to 65535.
     """
-    if text is None:
-        return None
-    roles = [role.strip() for role in text.split(",")]
-    if not all(roles):
-        raise UsageError("--roles needs one non-empty name per port, separated by commas")
-    if len(roles) != count:
-        raise UsageError(f"{count} ports need {count} roles, got {len(roles)}: {text!r}")
-    twice = sorted({role for role in roles if roles.count(role) > 1})
-    if twice:
-        raise UsageError(f"roles must be distinct; given twice: {', '.join(twice)}")
-    return roles
+    from .. import InvalidPortError
+
+    value = _whole(text)
+    if value is None:
+        raise InvalidPortError(text)
+    if not 1 <= value <= 65535:
+        raise InvalidPortError(value)
+    return value
 
 
-@contextlib.contextmanager
-def _owner_checked(owner: int | None) -> Iterator[None]:
-    """Turn "the --owner-pid process does not exist" into a usage error (exit 2)."""
+def count_arg(text: str, what: str) -> int:
+    """A positive whole number from the command line.
+
+    :raises UsageError: otherwise.
+    """
+    value = _whole(text)
+    if value is None:
+        raise UsageError(f"{what} must be a positive whole number, got {text!r}")
+    if value < 1:
+        raise UsageError(f"{what} must be a positive whole number, got {value}")
+    return value
+
+
+def _range_arg(text: str) -> PortRange:
+    from .._models import PortRange
+
+    return PortRange.parse(text)
+
+
+def _metadata(ctx: Context, names: tuple[str, ...]) -> dict[str, str]:
+    fields = {name: ctx.text(name) for name in names}
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+def _owner_pid(ctx: Context) -> int | None:
+    text = ctx.text("owner_pid")
+    return None if text is None else count_arg(text, "--owner-pid")
+
+
+def _allocation_range(ctx: Context) -> PortRange | None:
+    """``--range`` when given; None lets the door read the default range."""
+    text = ctx.text("range")
+    return None if text is None else _range_arg(text)
+
+
+def _owned(owner: int | None, call: Callable[[], T]) -> T:
+    """``call()``, with "the --owner-pid process does not exist" as a usage error (exit 2)."""
+    from .. import ProcessGoneError
+
     try:
-        yield
+        return call()
     except ProcessGoneError as exc:
         if owner is None:
             raise
         raise UsageError(f"--owner-pid {owner}: no such process") from exc
 
 
-async def allocate(ctx: Context) -> Outcome:
-    args = ctx.args
-    metadata, owner = _metadata(args), _owner_pid(args)
-    span = _range(ctx)
-    with _owner_checked(owner):
-        port = await ctx.pm.allocate(span, metadata, owner_pid=owner)
-    return Outcome(lambda r: r.allocated(port, metadata, owner))
+def _waiting_door(ctx: Context) -> SyncPortManager:
+    """The door for commands that run on an event loop (``run_async``). They use no
+    default range, so a fixed one keeps ``run_async`` from reading the setting."""
+    from .._config import DEFAULT_RANGE
+
+    return ctx.door(DEFAULT_RANGE)
 
 
-async def allocate_group(ctx: Context) -> Outcome:
-    args = ctx.args
-    assert args.allocate_group is not None
-    count = count_arg(args.allocate_group, "--allocate-group")
-    roles = _roles(args.roles, count)
-    metadata, owner = _metadata(args), _owner_pid(args)
-    span = _range(ctx)
-    with _owner_checked(owner):
-        group = await ctx.pm.allocate_group(
+# -- the registry -------------------------------------------------------------------------
+
+
+def allocate(ctx: Context) -> Result:
+    from ._results import Allocated
+
+    metadata = _metadata(ctx, ("app", "worktree", "service"))
+    owner = _owner_pid(ctx)
+    span = _allocation_range(ctx)
+    door = ctx.door()
+    port = _owned(owner, lambda: door.allocate(span, metadata, owner_pid=owner))
+    return Allocated(port, metadata, owner)
+
+
+def allocate_group(ctx: Context) -> Result:
+    from ._results import GroupAllocated
+
+    count = count_arg(ctx.arg("count"), "--allocate-group")
+    text = ctx.text("roles")
+    roles = None if text is None else [role.strip() for role in text.split(",")]
+    if roles is not None and not all(roles):  # the comma syntax; the library checks the rest
+        raise UsageError("--roles needs one non-empty name per port, separated by commas")
+    metadata = _metadata(ctx, ("app", "worktree"))
+    owner = _owner_pid(ctx)
+    span = _allocation_range(ctx)
+    door = ctx.door()
+    group = _owned(
+        owner,
+        lambda: door.allocate_group(
             count, roles=roles, range=span, metadata=metadata, owner_pid=owner
-        )
-    return Outcome(lambda r: r.group_allocated(group))
+        ),
+    )
+    return GroupAllocated(group)
 
 
-async def release(ctx: Context) -> Outcome:
-    assert ctx.args.release is not None
-    port = port_arg(ctx.args.release)
-    released = await ctx.pm.release(port)
-    return Outcome(lambda r: r.released(port, released))
+def release(ctx: Context) -> Result:
+    from ._results import Released
+
+    port = port_arg(ctx.arg("port"))
+    return Released(port, ctx.door().release(port))
 
 
-async def release_group(ctx: Context) -> Outcome:
-    assert ctx.args.release_group is not None
-    group_id = ctx.args.release_group.strip()
+def release_group(ctx: Context) -> Result:
+    from ._results import GroupReleased
+
+    group_id = ctx.arg("group_id").strip()
     if not group_id:
         raise UsageError("--release-group needs a group id (as --allocate-group printed it)")
-    ports = await ctx.pm.release_group(group_id)
-    return Outcome(lambda r: r.group_released(group_id, ports))
+    return GroupReleased(group_id, ctx.door().release_group(group_id))
 
 
-async def list_allocations(ctx: Context) -> Outcome:
-    allocations = await ctx.pm.list_allocations()
-    return Outcome(lambda r: r.allocations(allocations))
+def list_allocations(ctx: Context) -> Result:
+    from ._results import Listing
+
+    return Listing(ctx.door().list_allocations())
 
 
-async def probe(ctx: Context) -> Outcome:
-    assert ctx.args.probe is not None
-    result = await ctx.pm.probe(port_arg(ctx.args.probe))
-    return Outcome(lambda r: r.probed(result))
+def probe(ctx: Context) -> Result:
+    from ._results import Probed
+
+    return Probed(ctx.door().probe(port_arg(ctx.arg("port"))))
 
 
-async def cleanup(ctx: Context) -> Outcome:
-    result = await ctx.pm.cleanup()
-    return Outcome(lambda r: r.cleaned(result))
+def cleanup(ctx: Context) -> Result:
+    from ._results import Cleaned
+
+    return Cleaned(ctx.door().cleanup())
 
 
-async def repair(ctx: Context) -> Outcome:
-    result = await ctx.pm.repair()
-    registry = ctx.pm.registry_path
-    return Outcome(lambda r: r.repaired(registry, result))
+def repair(ctx: Context) -> Result:
+    from ._results import Repaired
+
+    door = ctx.door()
+    return Repaired(door.registry_path, door.repair())
 
 
-async def show_range(ctx: Context) -> Outcome:
-    s = ctx.setting()
-    source = "config" if s.source == "saved" else s.source
-    path = settings_path(ctx.pm.registry_path)
-    return Outcome(lambda r: r.range_shown(s.range, source, path, changed=False))
+def show_range(ctx: Context) -> Result:
+    from .._settings import settings_path
+    from ._results import RangeShown
+
+    door = ctx.door()
+    setting = door.range_setting()
+    source = "config" if setting.source == "saved" else setting.source
+    path = setting.settings_path or settings_path(door.registry_path)
+    return RangeShown(setting.range, source, path, changed=False)
 
 
-async def set_range(ctx: Context) -> Outcome:
-    assert ctx.args.set_range is not None
-    span = range_arg(ctx.args.set_range)
-    path = settings_path(ctx.pm.registry_path)
-    await anyio.to_thread.run_sync(save_range, path, span)
+def set_range(ctx: Context) -> Result:
+    from .._config import RANGE_ENV
+    from .._settings import save_range, settings_path
+    from ._results import RangeShown
+
+    span = _range_arg(ctx.arg("range"))
+    path = settings_path(ctx.door().registry_path)
+    save_range(path, span)
     notes: tuple[str, ...] = ()
     if os.environ.get(RANGE_ENV):
-        notes = ("note: $AIOPORTS_RANGE is set and overrides the saved range here",)
-    return Outcome(lambda r: r.range_shown(span, "config", path, changed=True), notes=notes)
+        notes = (f"note: ${RANGE_ENV} is set and overrides the saved range here",)
+    return RangeShown(span, "config", path, changed=True, notes=notes)
 
 
-async def dashboard(ctx: Context) -> Outcome:
-    rows = await build_rows(ctx.pm, await ctx.pm.list_allocations())
-    return Outcome(lambda r: r.dashboard(rows))
+def dashboard(ctx: Context) -> Result:
+    from ._dashboard import build_rows
+    from ._results_live import Dashboard
+
+    door = ctx.door()
+    return Dashboard(build_rows(door, door.list_allocations()))
 
 
-async def reserve(ctx: Context) -> Outcome:
-    args = ctx.args
-    assert args.reserve is not None
-    port = port_arg(args.reserve)
-    try:
-        result = await ctx.pm.reserve(
-            port,
-            kill_if_occupied=args.kill,
-            force=args.force,
-            metadata=_metadata(args),
-            allow_other_users=args.allow_other_users,
+def version(ctx: Context) -> Result:
+    from .. import __version__
+    from ._results import Version
+
+    return Version(__version__)
+
+
+# -- processes ----------------------------------------------------------------------------
+
+
+def detect(ctx: Context) -> Result:
+    from ._results_live import Detected
+
+    port = port_arg(ctx.arg("port"))
+    return Detected(port, ctx.door().detect_occupier(port))
+
+
+def kill_port(ctx: Context) -> Result:
+    from ._results_live import Killed
+
+    port = port_arg(ctx.arg("port"))
+    force, others = ctx.flag("force"), ctx.flag("allow_other_users")
+    result = _waiting_door(ctx).run_async(
+        lambda pm: pm.kill_occupier(port, force=force, allow_other_users=others)
+    )
+    return Killed(result)
+
+
+def reserve(ctx: Context) -> Result:
+    from ._results_live import Reserved
+
+    port = port_arg(ctx.arg("port"))
+    kill, force = ctx.flag("kill"), ctx.flag("force")
+    metadata = _metadata(ctx, ("app", "worktree", "service"))
+    others = ctx.flag("allow_other_users")
+    reservation = _waiting_door(ctx).run_async(
+        lambda pm: pm.reserve(
+            port, kill_if_occupied=kill, force=force, metadata=metadata, allow_other_users=others
         )
-    except PortInUseError as exc:
-        if not args.kill:
-            raise
-        # The library raises this after a kill that did not free the port: say that.
-        holder = "its holder" if exc.occupier is None else who(exc.occupier)
-        hint = "" if args.force else "; use --force to kill it outright"
-        raise StillOccupiedError(
-            f"Port {port} is still occupied: {holder} did not exit in time; "
-            f"nothing was reserved{hint}",
-            port,
-            exc.occupier,
-        ) from exc
-    return Outcome(
-        lambda r: r.reserved(result.port, result.was_occupied, result.killed, result.occupier)
     )
+    return Reserved(reservation)
 
 
-async def detect(ctx: Context) -> Outcome:
-    assert ctx.args.detect is not None
-    port = port_arg(ctx.args.detect)
-    occupier = await ctx.pm.detect_occupier(port)
-    return Outcome(lambda r: r.detected(port, occupier))
+def scan(ctx: Context) -> Result:
+    from ._results_live import Scanned
 
+    span = _range_arg(ctx.arg("range"))
+    progress = ctx.progress
 
-async def kill_port(ctx: Context) -> Outcome:
-    assert ctx.args.kill_port is not None
-    port = port_arg(ctx.args.kill_port)
-    result = await ctx.pm.kill_occupier(
-        port, force=ctx.args.force, allow_other_users=ctx.args.allow_other_users
-    )
-    # A holder that survived the signal is a failure; "nothing held it", or "it exited
-    # before it could be signalled", is not.
-    code = 0 if result.killed or result.signal is None else 1
-    return Outcome(lambda r: r.killed(result), code)
+    async def run(pm: PortManager) -> ScanResult:
+        import anyio
 
+        async with anyio.create_task_group() as group:
+            if progress is not None:
+                group.start_soon(show_progress, progress, f"scanning {span}")
+            result = await pm.scan(span, with_occupiers=True)
+            group.cancel_scope.cancel()
+        return result
 
-async def scan(ctx: Context) -> Outcome:
-    assert ctx.args.scan is not None
-    span = range_arg(ctx.args.scan)
-    async with anyio.create_task_group() as group:
-        if ctx.progress is not None:
-            group.start_soon(show_progress, ctx.progress, f"scanning {span}")
-        result = await ctx.pm.scan(span, with_occupiers=True)
-        group.cancel_scope.cancel()
-    report = _scan_report(span, result)
-    return Outcome(lambda r: r.scanned(report))
+    return Scanned.of(_waiting_door(ctx).run_async(run))
 
 
 async def show_progress(stream: TextIO, label: str, *, delay: float = 0.5) -> None:
     """After ``delay`` seconds, show ``label`` and the time spent on one terminal line,
     until cancelled; then erase the line. Quick commands never show it."""
+    import anyio
+
     began = time.monotonic()
     shown = False
     try:
@@ -257,27 +318,3 @@ async def show_progress(stream: TextIO, label: str, *, delay: float = 0.5) -> No
         if shown:
             stream.write("\r\033[K")
             stream.flush()
-
-
-def _scan_report(span: PortRange, result: ScanResult) -> ScanReport:
-    in_use = tuple((p, next(iter(result.holders(p.port)), None)) for p in result.in_use)
-    return ScanReport(range=span, in_use=in_use, free=result.free)
-
-
-HANDLERS: dict[str, Handler] = {
-    "allocate": allocate,
-    "allocate_group": allocate_group,
-    "release": release,
-    "release_group": release_group,
-    "list": list_allocations,
-    "probe": probe,
-    "cleanup": cleanup,
-    "repair": repair,
-    "range": show_range,
-    "set_range": set_range,
-    "dashboard": dashboard,
-    "reserve": reserve,
-    "detect": detect,
-    "kill_port": kill_port,
-    "scan": scan,
-}

@@ -1,23 +1,24 @@
 """The dashboard: allocations grouped by app, worktree and role, each with its live state.
 
-Every entry is probed; the holders of the in-use ones are looked up concurrently, so a
-dashboard of hundreds of entries costs about as much as its slowest lookup.
+Every entry is probed (a non-blocking bind of some microseconds); the holders of the in-use
+ones come from one snapshot of the socket table, so psutil is loaded only when a port is in
+use.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from .. import AioportsError, Allocation, Occupier, PortManager, PortStatus, ProbeResult
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    from .. import Allocation, Occupier, ProbeResult
+    from .._sync import SyncPortManager
 
 __all__ = ("DashboardRow", "LiveState", "build_rows", "live_state")
-
-#: what people see for a missing app or worktree (JSON says null)
-NO_APP = "(no app)"
-NO_WORKTREE = "(no worktree)"
 
 
 class LiveState(enum.StrEnum):
@@ -74,7 +75,7 @@ def live_state(allocation: Allocation, probe: ProbeResult, occupier: Occupier | 
     holder is provably another process, outside the owner's process tree (a server that the
     owning shell or runner started is the owner's); otherwise we cannot tell, and say ACTIVE.
     """
-    if probe.status is PortStatus.DENIED:
+    if probe.status.value == "denied":
         return LiveState.DENIED
     if not probe.in_use:
         return LiveState.FREE
@@ -88,15 +89,10 @@ def live_state(allocation: Allocation, probe: ProbeResult, occupier: Occupier | 
     return LiveState.ACTIVE
 
 
-async def build_rows(pm: PortManager, allocations: Sequence[Allocation]) -> list[DashboardRow]:
-    """Every entry with its live state; rows sorted by app, worktree, port.
-
-    A bind probe is a non-blocking syscall of some microseconds, cheaper than a task, so the
-    probes run one after another; the holders of every in-use port come from one snapshot
-    of the socket table.
-    """
-    probes = [await pm.probe(allocation.port) for allocation in allocations]
-    holders = await _holders(pm, [probe.port for probe in probes if probe.in_use])
+def build_rows(door: SyncPortManager, allocations: Sequence[Allocation]) -> list[DashboardRow]:
+    """Every entry with its live state; rows sorted by app, worktree, port."""
+    probes = [door.probe(allocation.port) for allocation in allocations]
+    holders = _holders(door, [probe.port for probe in probes if probe.in_use])
     rows = []
     for allocation, probe in zip(allocations, probes, strict=True):
         occupier = holders.get(allocation.port)
@@ -119,12 +115,14 @@ async def build_rows(pm: PortManager, allocations: Sequence[Allocation]) -> list
     )  # fmt: skip
 
 
-async def _holders(pm: PortManager, ports: list[int]) -> dict[int, Occupier]:
+def _holders(door: SyncPortManager, ports: list[int]) -> dict[int, Occupier]:
     """The first holder of each in-use port, from one snapshot of the socket table."""
     if not ports:
         return {}
+    from .. import AioportsError
+
     try:
-        found = await pm.detect_occupiers_by_port(ports)
+        found = door.detect_occupiers_by_port(ports)
     except AioportsError:
         return {}  # the bind probes already said "in use"; the holders stay unnamed
     return {port: occupiers[0] for port, occupiers in found.items() if occupiers}

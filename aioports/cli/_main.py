@@ -1,32 +1,33 @@
-"""``main()``: parse, run one handler under ``anyio.run``, render, and turn every failure
-into a message and an exit code. It returns the code and never calls ``sys.exit``."""
+"""``main()``: parse, run one handler, show its one result, and turn every failure into a
+message and an exit code. It returns the code and never calls ``sys.exit``.
+
+Start-up is most of what a quick command costs, so this module imports only what the
+interpreter has already loaded: ``--version`` answers before anything else is imported,
+``--help`` needs only the command table, and each handler imports its own needs.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
-import re
 import sys
-from collections.abc import Sequence
-from typing import TextIO
 
-import anyio
+from .._version import __version__
 
-from .. import AioportsError, PermissionDeniedError, PortManager, __version__
-from .._config import DEFAULT_RANGE
-from ._commands import HANDLERS, Context
-from ._errors import CliError, UsageError
-from ._parser import HELP_HINT, HelpShown, build_parser, command_of, parse
-from ._render import HumanRenderer, Renderer
-from ._render_json import JsonRenderer
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import TextIO
+
+    from ._results import Result, Style
 
 __all__ = ("main",)
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
-EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+
+_VERSION_JSON = '{{\n  "status": "ok",\n  "version": "{}"\n}}\n'
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,83 +46,76 @@ def main(argv: Sequence[str] | None = None) -> int:
     for stream in (out, err):
         _tolerate_unencodable(stream)
     json_mode = "--json" in arguments
-    renderer: Renderer | None = None
     try:
-        renderer = _renderer(arguments, out, err)
-        code = _run(arguments, renderer, err)
+        code = _run(arguments, out, err, json_mode=json_mode)
         out.flush()
         return code
     except KeyboardInterrupt:
-        with contextlib.suppress(Exception):
-            if json_mode and renderer is not None:
-                renderer.error(Interrupted("interrupted"))
+        try:
+            if json_mode:
+                from ._failure import Failure, Interrupted
+
+                _emit(out, Failure(Interrupted("interrupted")).document())
                 out.flush()
             else:
                 err.write("aioports: interrupted\n")
+        except Exception:
+            pass
         return EXIT_INTERRUPTED
     except BrokenPipeError:
-        # The reader went away (``aioports --list | head -1``): stop quietly, and keep
-        # the interpreter's final flush from complaining about the closed pipe.
+        # The reader went away (``aioports list | head -1``): stop quietly, and keep the
+        # interpreter's final flush from complaining about the closed pipe.
         _discard(out)
         return EXIT_FAILURE
     except OSError as exc:  # writing the result failed: a full disk (ENOSPC), EIO ...
         _discard(out)
         _complain(err, f"cannot write to standard output: {exc.strerror or exc}")
         return EXIT_FAILURE
+    except Exception as exc:  # a result that failed to render: still no traceback
+        _complain(err, f"unexpected {type(exc).__name__}: {exc}")
+        return EXIT_FAILURE
 
 
-class Interrupted(CliError):
-    """Ctrl-C (SIGINT): the run stopped before it finished (exit code 130)."""
-
-    exit_code = EXIT_INTERRUPTED
-
-
-def _complain(err: TextIO, message: str) -> None:
-    with contextlib.suppress(Exception):
-        err.write(f"aioports: error: {message}\n")
-        err.flush()
-
-
-def _tolerate_unencodable(stream: TextIO) -> None:
-    """Let a stream that cannot encode a character (an ASCII locale) write an escape
-    (``\\u2615``) instead of failing: an app name must never cause a traceback."""
-    reconfigure = getattr(stream, "reconfigure", None)
-    if reconfigure is not None:
-        with contextlib.suppress(Exception):
-            reconfigure(errors="backslashreplace")
-
-
-def _renderer(arguments: Sequence[str], out: TextIO, err: TextIO) -> Renderer:
-    if "--json" in arguments:
-        return JsonRenderer(out)
-    terminal = out.isatty() and not os.environ.get("NO_COLOR")
-    utf8 = (getattr(out, "encoding", None) or "").lower().replace("-", "") == "utf8"
-    colour = terminal and os.environ.get("TERM") != "dumb"
-    return HumanRenderer(out, err, colour=colour, emoji=terminal and utf8)
-
-
-def _run(arguments: Sequence[str], renderer: Renderer, err: TextIO) -> int:
-    try:
-        if not arguments:
-            build_parser().print_help()
-            return EXIT_OK
-        args = parse(arguments)
-        command = command_of(args)
-        if command is None:
-            raise UsageError(f"no command given {HELP_HINT}")
-        if command == "version":
-            renderer.version(__version__)
-            return EXIT_OK
-        if command == "cleanup" and not args.yes and sys.stdin.isatty() and not _confirm(err):
-            renderer.cleanup_cancelled()
-            return EXIT_FAILURE
-        # The default range is read by the handlers that need it (Context.setting), so a
-        # broken $AIOPORTS_RANGE or config.json blocks only those.
-        pm = PortManager(range=DEFAULT_RANGE)
-        progress = err if err.isatty() else None
-        outcome = anyio.run(HANDLERS[command], Context(pm=pm, args=args, progress=progress))
-    except HelpShown:
+def _run(arguments: list[str], out: TextIO, err: TextIO, *, json_mode: bool) -> int:
+    if [a for a in arguments if a != "--json"] in (["--version"], ["version"]):
+        out.write(_VERSION_JSON.format(__version__) if json_mode else f"aioports {__version__}\n")
         return EXIT_OK
+    result = _result(arguments, out, err)
+    if result is None:
+        return EXIT_OK
+    if json_mode:
+        _emit(out, result.document())
+    else:
+        for note in result.notes:
+            err.write(f"aioports: {note}\n")
+        (err if result.to_stderr else out).write(result.human(_style(out)))
+    return result.code
+
+
+def _result(arguments: list[str], out: TextIO, err: TextIO) -> Result | None:
+    """The run's one result: the handler's, or the failure; None once help was shown."""
+    parsed = None
+    try:
+        from ._parse import help_text, parse
+
+        parsed = None if not arguments else parse(arguments)
+        if parsed is None or parsed.command is None:
+            out.write(help_text())
+            return None
+        command = parsed.command
+        if (
+            command.name == "cleanup"
+            and "yes" not in parsed.options
+            and sys.stdin is not None
+            and sys.stdin.isatty()
+            and not _confirm(err)
+        ):
+            from ._results import Cancelled
+
+            return Cancelled()
+        from ._context import Context
+
+        return command.handler(Context(parsed, progress=err if err.isatty() else None))
     except (KeyboardInterrupt, BrokenPipeError):
         raise
     except BaseException as exc:
@@ -130,12 +124,10 @@ def _run(arguments: Sequence[str], renderer: Renderer, err: TextIO) -> int:
             raise error from None
         if not isinstance(error, Exception):
             raise
-        renderer.error(_explained(error))
-        return _exit_code(error)
-    for note in outcome.notes:
-        err.write(f"aioports: {note}\n")
-    outcome.show(renderer)
-    return outcome.code
+        from ._failure import Failure, explained
+
+        others = parsed is not None and "allow_other_users" in parsed.options
+        return Failure(explained(error), others_allowed=others)
 
 
 def _leaf(exc: BaseException) -> BaseException:
@@ -145,51 +137,67 @@ def _leaf(exc: BaseException) -> BaseException:
     return exc
 
 
-def _explained(exc: Exception) -> Exception:
-    """Errors the user can act on pass as they are (worded for the command line); anything
-    else is labelled unexpected."""
-    if isinstance(exc, PermissionDeniedError) and "allow_other_users" in str(exc):
-        # The library speaks to Python callers; here the knob is a flag.
-        message = _PYTHON_KNOB.sub("use --allow-other-users (as root)", str(exc))
-        worded = PermissionDeniedError(message, pid=exc.pid)
-        worded.__cause__ = exc
-        return worded
-    if isinstance(exc, (AioportsError, CliError, ValueError, OSError)):
-        return exc
-    hint = "" if os.environ.get("AIOPORTS_DEBUG") == "1" else " (AIOPORTS_DEBUG=1 shows details)"
-    wrapped = UnexpectedError(f"unexpected {type(exc).__name__}: {exc}{hint}")
-    wrapped.__cause__ = exc  # AIOPORTS_DEBUG=1 then shows the original traceback
-    return wrapped
+def _style(out: TextIO) -> Style:
+    from ._results import Style
+
+    terminal = out.isatty() and not os.environ.get("NO_COLOR")
+    utf8 = (getattr(out, "encoding", None) or "").lower().replace("-", "") == "utf8"
+    return Style(colour=terminal and os.environ.get("TERM") != "dumb", emoji=terminal and utf8)
 
 
-_PYTHON_KNOB = re.compile(r"(?:as root, )?pass allow_other_users=True(?: to allow it)?")
+def _emit(out: TextIO, document: object) -> None:
+    """Exactly one JSON document, as UTF-8 bytes on ``out.buffer`` when the stream has one,
+    so what agents read never depends on the locale's encoding."""
+    import orjson
 
+    try:
+        data = orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+    except orjson.JSONEncodeError:
+        # A lone surrogate: an argument that was not valid in the locale's encoding.
+        # The stdlib escapes it (``\\udcff``) where orjson refuses.
+        import json
 
-class UnexpectedError(CliError):
-    """An error aioports did not expect; with ``AIOPORTS_DEBUG=1`` its traceback is shown."""
-
-
-def _exit_code(exc: Exception) -> int:
-    if isinstance(exc, CliError):
-        return exc.exit_code
-    if isinstance(exc, ValueError):
-        return EXIT_USAGE
-    return EXIT_FAILURE
+        data = json.dumps(document, indent=2).encode() + b"\n"
+    buffer = getattr(out, "buffer", None)
+    if buffer is None:
+        out.write(data.decode())
+        return
+    out.flush()  # anything written as text before goes first
+    buffer.write(data)
+    buffer.flush()
 
 
 def _confirm(err: TextIO) -> bool:
     """Ask on the terminal before removing every allocation; anything but yes is no."""
     err.write("aioports: Remove every allocation from the registry? [y/N] ")
     err.flush()
-    try:
-        answer = sys.stdin.readline()
-    except EOFError:  # pragma: no cover - readline returns "" at the end of input
-        return False
+    answer = sys.stdin.readline()
     return answer.strip().lower() in ("y", "yes")
 
 
+def _complain(err: TextIO, message: str) -> None:
+    try:
+        err.write(f"aioports: error: {message}\n")
+        err.flush()
+    except Exception:
+        pass
+
+
+def _tolerate_unencodable(stream: TextIO) -> None:
+    """Let a stream that cannot encode a character (an ASCII locale) write an escape
+    (``\\u2615``) instead of failing: an app name must never cause a traceback."""
+    reconfigure = getattr(stream, "reconfigure", None)
+    if reconfigure is not None:
+        try:  # noqa: SIM105 - contextlib is not loaded at start-up
+            reconfigure(errors="backslashreplace")
+        except Exception:
+            pass
+
+
 def _discard(out: TextIO) -> None:
-    with contextlib.suppress(OSError, ValueError, AttributeError):
+    try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, out.fileno())
         os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass

@@ -1,0 +1,48 @@
+"""What every handler gets: the parsed command line, and a way to the sync door."""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TextIO
+
+    from .._models import RangeLike
+    from .._sync import SyncPortManager
+    from ._parse import Parsed
+
+__all__ = ("Context",)
+
+
+class Context:
+    """The parsed arguments of one run.
+
+    :ivar parsed: the command line
+    :ivar progress: where long commands show progress (stderr on a terminal), or None
+    """
+
+    __slots__ = ("parsed", "progress")
+
+    def __init__(self, parsed: Parsed, progress: TextIO | None = None) -> None:
+        self.parsed = parsed
+        self.progress = progress
+
+    def arg(self, name: str) -> str:
+        """The positional argument ``name`` (the table makes it required)."""
+        return self.parsed.args[name]
+
+    def text(self, name: str) -> str | None:
+        """The value of option ``name``, or None when it was not given."""
+        value = self.parsed.options.get(name)
+        return value if isinstance(value, str) else None
+
+    def flag(self, name: str) -> bool:
+        """Whether the switch ``name`` was given."""
+        return name in self.parsed.options
+
+    def door(self, range: RangeLike | None = None) -> SyncPortManager:
+        """The sync door on ``$AIOPORTS_REGISTRY`` (or the default registry). Without
+        ``range``, the default range is read only if an operation needs it, so a broken
+        ``$AIOPORTS_RANGE`` or settings file blocks only the commands that use it."""
+        from .._sync import SyncPortManager
+
+        return SyncPortManager(range=range)

@@ -1,0 +1,234 @@
+"""The parser and the help text, both generated from the command table (``_table.py``).
+
+A small parser of our own rather than argparse: argparse costs more to import and build than
+the rest of a quick command, and it cannot express the seed's forms (a command as a word or
+as a flag, options before the command word, ``--range`` with or without a value) without
+the hand-kept rewriting and scoping that drifted. Usage problems raise :class:`UsageError`.
+"""
+
+from __future__ import annotations
+
+from ._errors import UsageError
+from ._table import COMMANDS, OPTIONS, Command, Option
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ("HELP_HINT", "Parsed", "help_text", "parse")
+
+HELP_HINT = "(see 'aioports --help')"
+
+
+class Parsed:
+    """A parsed command line.
+
+    :ivar command: the command chosen (None only when ``help`` is True)
+    :ivar args: its positional arguments by name
+    :ivar options: the options given, by name: the text of an option's value, True for a
+        switch (or ``--range`` without a value)
+    :ivar json: ``--json`` was given
+    :ivar help: ``--help`` (or the word ``help``) was given
+    """
+
+    __slots__ = ("args", "command", "help", "json", "options")
+
+    def __init__(
+        self,
+        command: Command | None,
+        args: dict[str, str],
+        options: dict[str, str | bool],
+        *,
+        json: bool,
+        help: bool = False,
+    ) -> None:
+        self.command, self.args, self.options = command, args, options
+        self.json, self.help = json, help
+
+
+def _looks_like_option(token: str) -> bool:
+    """``-x`` or ``--x``, but not ``-`` or a negative number (a bad port to report as such)."""
+    return token.startswith("-") and len(token) > 1 and not token[1:].isdigit()
+
+
+def parse(argv: Sequence[str]) -> Parsed:
+    """Parse ``argv``: the command as a word or a flag, its arguments and its own options.
+
+    :raises UsageError: for unknown arguments, two commands, a missing value, or an option
+        its command does not take.
+    """
+    options_by_flag: dict[str, Option] = {}
+    for spec in OPTIONS.values():
+        options_by_flag[spec.flag] = spec
+        if spec.short is not None:
+            options_by_flag[spec.short] = spec
+    # A command whose flag is also an option (``--range``) is that option given alone.
+    by_flag = {c.flag: c for c in COMMANDS if c.flag and c.flag not in options_by_flag}
+    by_word = {c.name: c for c in COMMANDS}
+    command: Command | None = None
+    named = ""  # how the command was given, for messages
+    values: list[str] = []
+    options: dict[str, str | bool] = {}
+    unknown: list[str] = []
+    json = help = False
+    tokens = list(argv)
+    index = 0
+
+    def value_of(flag: str, inline: str | None) -> str:
+        nonlocal index
+        if inline is not None:
+            return inline
+        if index >= len(tokens) or _looks_like_option(tokens[index]):
+            raise UsageError(f"argument {flag}: expected one argument {HELP_HINT}")
+        index += 1
+        return tokens[index - 1]
+
+    while index < len(tokens):
+        token = tokens[index]
+        index += 1
+        if token == "--":  # everything after it is an argument
+            values += tokens[index:]
+            break
+        if not _looks_like_option(token):
+            if command is None and token == "help":
+                help = True
+            elif command is None and token in by_word:
+                command, named = by_word[token], token
+            elif command is None:
+                unknown.append(token)
+            else:
+                values.append(token)
+            continue
+        flag, equals, rest = token.partition("=") if token.startswith("--") else (token, "", "")
+        inline = rest if equals else None
+        if flag == "--json":
+            json = True
+        elif flag in ("-h", "--help"):
+            help = True
+        elif flag in by_flag:
+            if command is not None:
+                raise UsageError(f"argument {flag}: not allowed with argument {named} {HELP_HINT}")
+            command, named = by_flag[flag], flag
+            if command.args:  # the seed's form: the flag's value is the first argument
+                values.append(value_of(flag, inline))
+            continue
+        if flag in ("--json", "-h", "--help"):
+            continue
+        option = options_by_flag.get(flag)
+        if option is None:
+            unknown.append(token)
+        elif option.metavar is None:
+            options[option.name] = True
+        elif option.optional_value:
+            if inline is None and index < len(tokens):
+                following = tokens[index]
+                if not _looks_like_option(following) and following not in by_word:
+                    inline = following
+                    index += 1
+            options[option.name] = True if inline is None else inline
+        else:
+            options[option.name] = value_of(flag, inline)
+    if help:
+        return Parsed(None, {}, {}, json=json, help=True)
+    return _checked(command, values, options, unknown, json=json)
+
+
+def _checked(
+    command: Command | None,
+    values: list[str],
+    options: dict[str, str | bool],
+    unknown: list[str],
+    *,
+    json: bool,
+) -> Parsed:
+    """Fit the arguments and options to the command, as the table says."""
+    if command is not None:
+        unknown += values[len(command.args) :]
+    if unknown:
+        raise UsageError(f"unrecognized arguments: {' '.join(unknown)} {HELP_HINT}")
+    for name, value in options.items():
+        lone = OPTIONS[name].alone
+        if lone is None or (command is not None and command.name != lone):
+            continue
+        if value is not True:  # "--range 4000-4999" with no command to apply it to
+            raise UsageError(
+                f"{OPTIONS[name].shown} needs a command such as --allocate; "
+                "to change the default range use --set-range START-END"
+            )
+        command = _command(lone)
+    if command is None:
+        raise UsageError(f"no command given {HELP_HINT}")
+    for name, value in list(options.items()):
+        option = OPTIONS[name]
+        if option.empty_is_none and value == "":
+            del options[name]  # an empty value ("--app $UNSET") is no value
+        elif option.optional_value and value is True and command.name != option.alone:
+            raise UsageError(f"{option.flag} needs a value: {option.shown} (such as 4000-4999)")
+        elif name not in command.options and command.name != option.alone:
+            users = ", ".join(c.shown for c in COMMANDS if name in c.options)
+            raise UsageError(f"{option.shown} only applies to {users}")
+    for name, needed in command.needs:
+        if name in options and needed not in options:
+            raise UsageError(
+                f"{OPTIONS[name].flag} with {command.shown} needs {OPTIONS[needed].flag}"
+            )
+    args = dict(zip((a.name for a in command.args), values, strict=False))
+    missing = [a.metavar for a in command.args if a.name not in args and not a.optional]
+    if missing:
+        raise UsageError(
+            f"{command.name} needs {' '.join(missing)}: aioports {command.name} "
+            f"{' '.join(a.metavar for a in command.args)} {HELP_HINT}"
+        )
+    return Parsed(command, args, options, json=json)
+
+
+def _command(name: str) -> Command:
+    for command in COMMANDS:
+        if command.name == name:
+            return command
+    raise KeyError(name)  # pragma: no cover - the table names only its own commands
+
+
+_EPILOG = """\
+Add --json to any command for one JSON document on stdout (errors included).
+Ports are whole numbers 1-65535 (ASCII digits; surrounding spaces are ignored).
+Exit codes: 0 success, 1 failure, 2 bad arguments, 130 interrupted.
+Environment: AIOPORTS_REGISTRY (registry file), AIOPORTS_RANGE (default range),
+NO_COLOR (plain output), AIOPORTS_DEBUG=1 (tracebacks for unexpected errors).
+"""
+
+
+def help_text() -> str:
+    """The help, generated from the table: commands, options, one example per command."""
+    lines = [
+        "usage: aioports COMMAND [ARGUMENTS] [OPTIONS]",
+        "",
+        "Hand out, track, probe and free TCP ports on this host.",
+        "",
+        "commands (a word, 'aioports allocate', or the seed's flag, 'aioports --allocate'):",
+    ]
+    for command in COMMANDS:
+        usage = " ".join([command.name, *(a.metavar for a in command.args)])
+        lines.append(_row(usage, command.help))
+        if command.options:
+            shown = " ".join(f"[{_usage(OPTIONS[name])}]" for name in command.options)
+            lines.append(f"      {shown}")
+    lines += ["", "options (each only with the commands that list it above):"]
+    for option in OPTIONS.values():
+        lines.append(_row(_usage(option, short=True), option.help))
+    lines.append(_row("--json", "one JSON document on stdout (every command)"))
+    lines.append(_row("-h, --help", "show this help"))
+    lines += ["", "examples:"]
+    lines += [f"  aioports {command.example}" for command in COMMANDS]
+    return "\n".join(lines) + "\n\n" + _EPILOG
+
+
+def _usage(option: Option, *, short: bool = False) -> str:
+    names = f"{option.short}, {option.flag}" if short and option.short else option.flag
+    return names if option.metavar is None else f"{names} {option.metavar}"
+
+
+def _row(left: str, right: str) -> str:
+    if len(left) > 24:
+        return f"  {left}\n  {'':24}  {right}"
+    return f"  {left:<24}  {right}"

@@ -1,0 +1,360 @@
+"""What handlers return: one result object per run, rendered for people and for ``--json``
+from the same fields and the same sentence.
+
+A result has ``status``, ``message`` (the one sentence both outputs show), ``to_dict()``
+(its facts) and ``code`` (the exit code). The JSON document is
+``{"status": ..., **to_dict(), "message": ...}`` unless ``document()`` says otherwise (a
+listing is a bare array); people see ``aioports: <message>`` and any ``details()`` lines,
+on stderr when ``to_stderr`` is set.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from pathlib import Path
+    from typing import Any
+
+    from .. import Allocation, AllocationGroup, CleanupResult, PortRange, ProbeResult, RepairResult
+
+__all__ = (
+    "PREFIX",
+    "Allocated",
+    "Cancelled",
+    "Cleaned",
+    "GroupAllocated",
+    "GroupReleased",
+    "Listing",
+    "Probed",
+    "RangeShown",
+    "Released",
+    "Repaired",
+    "Result",
+    "Style",
+    "Version",
+    "printable",
+    "table",
+)
+
+PREFIX = "aioports: "
+
+
+class Style:
+    """How people's output may look: colour (a terminal without ``NO_COLOR``) and emoji
+    (such a terminal that also speaks UTF-8)."""
+
+    __slots__ = ("colour", "emoji")
+
+    def __init__(self, colour: bool = False, emoji: bool = False) -> None:
+        self.colour, self.emoji = colour, emoji
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped (``\\x1b``, ``\\n``): a value from the
+    registry must not move the cursor, colour the terminal or forge extra lines."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def table(rows: Sequence[Sequence[str]]) -> list[str]:
+    """Rows as aligned columns, every cell escaped."""
+    cells = [[printable(cell) for cell in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in cells
+    ]
+
+
+class Result:
+    """The base of every result (see the module docstring)."""
+
+    __slots__ = ()
+
+    #: the exit code
+    code = 0
+    #: people's output goes to stderr (a failure, or a cancelled cleanup)
+    to_stderr = False
+    #: remarks for people, written to stderr before the result (none under ``--json``)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def status(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def message(self) -> str:
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        return {}
+
+    def _names(self) -> tuple[str, ...]:
+        names: tuple[str, ...] = type(self).__slots__
+        return names
+
+    def _fields(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self._names())
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Result)
+            and type(other) is type(self)
+            and (self._fields() == other._fields())
+        )
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._fields()))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{n}={getattr(self, n)!r}" for n in self._names())
+        return f"{type(self).__name__}({shown})"
+
+    def document(self) -> object:
+        return {"status": self.status} | self.to_dict() | {"message": self.message}
+
+    def details(self, style: Style) -> list[str]:
+        """Lines people see below the message."""
+        return []
+
+    def human(self, style: Style) -> str:
+        return "\n".join([PREFIX + self.message, *self.details(style)]) + "\n"
+
+
+class Recorded(Result):
+    """A result that wraps one library record: its facts are the record's ``to_dict()``."""
+
+    __slots__ = ("record",)
+
+    def __init__(self, record: Any) -> None:
+        self.record = record
+
+    def to_dict(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.record.to_dict()
+        return result
+
+
+class Allocated(Result):
+    __slots__ = ("metadata", "owner_pid", "port")
+
+    def __init__(self, port: int, metadata: Mapping[str, Any], owner_pid: int | None) -> None:
+        self.port, self.metadata, self.owner_pid = port, metadata, owner_pid
+
+    status = "allocated"
+
+    @property
+    def message(self) -> str:
+        return f"Allocated port {self.port}."
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"port": self.port, "metadata": dict(self.metadata), "owner_pid": self.owner_pid}
+
+
+class GroupAllocated(Recorded):
+    record: AllocationGroup
+    status = "allocated"
+
+    @property
+    def message(self) -> str:
+        return f"Allocated port group {self.record.group_id}."
+
+    def details(self, style: Style) -> list[str]:
+        return [f"  {printable(role)}: {port}" for role, port in self.record.ports.items()]
+
+
+class Released(Result):
+    """``release PORT``; :class:`GroupReleased` shares its statuses."""
+
+    __slots__ = ("port", "released")
+
+    def __init__(self, port: int, released: bool) -> None:
+        self.port, self.released = port, released
+
+    @property
+    def status(self) -> str:
+        return "released" if self.released else "not_allocated"
+
+    @property
+    def message(self) -> str:
+        if self.released:
+            return f"Released port {self.port}."
+        return f"Port {self.port} was not allocated; nothing to release."
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"port": self.port, "released": self.released}
+
+
+class GroupReleased(Released):
+    __slots__ = ("group_id", "ports")
+
+    def __init__(self, group_id: str, ports: Sequence[int]) -> None:
+        super().__init__(ports[0] if ports else 0, bool(ports))
+        self.group_id, self.ports = group_id, ports
+
+    @property
+    def message(self) -> str:
+        if self.released:
+            return f"Released port group {self.group_id}: {', '.join(map(str, self.ports))}."
+        return f"No port group {self.group_id} is allocated; nothing to release."
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"group_id": self.group_id, "ports": list(self.ports)}
+
+
+class Listing(Recorded):
+    """Every allocation: the document is a bare array (the dashboard's rows too)."""
+
+    record: Sequence[Allocation]
+    status = "ok"
+
+    @property
+    def message(self) -> str:
+        count = len(self.record)
+        return f"{count} allocation(s)." if count else "No ports are allocated."
+
+    def document(self) -> object:
+        return [entry.to_dict() for entry in self.record]
+
+    def human(self, style: Style) -> str:
+        if not self.record:
+            return PREFIX + self.message + "\n"
+        rows = [("PORT", "APP", "WORKTREE", "SERVICE/ROLE", "GROUP", "OWNER", "ALLOCATED (UTC)")]
+        for a in self.record:
+            meta = a.metadata
+            rows.append(
+                (
+                    str(a.port),
+                    str(meta.get("app", "-")),
+                    str(meta.get("worktree", "-")),
+                    a.role or str(meta.get("service", "-")),
+                    a.group or "-",
+                    "-" if a.owner_pid is None else str(a.owner_pid),
+                    a.allocated_at.strftime("%Y-%m-%d %H:%M:%S"),
+                )
+            )
+        return "\n".join(table(rows)) + "\n"
+
+
+class Probed(Recorded):
+    record: ProbeResult
+
+    @property
+    def status(self) -> str:
+        return self.record.status.value
+
+    @property
+    def message(self) -> str:
+        port = self.record.port
+        if self.record.status.value == "denied":
+            return f"Port {port} cannot be bound by this user (a privileged port)."
+        return f"Port {port} is {'in use' if self.record.in_use else 'free'}."
+
+
+class Cleaned(Recorded):
+    record: CleanupResult
+    status = "cleaned"
+
+    @property
+    def message(self) -> str:
+        return f"Cleaned up: released {self.record.released} allocation(s)."
+
+
+class Cancelled(Result):
+    """The person at the terminal said no to a cleanup."""
+
+    __slots__ = ()
+
+    status = "cancelled"
+    code = 1
+    to_stderr = True
+    message = "Cleanup cancelled; nothing was removed."
+
+
+class Repaired(Result):
+    __slots__ = ("registry", "result")
+
+    def __init__(self, registry: Path, result: RepairResult) -> None:
+        self.registry, self.result = registry, result
+
+    @property
+    def status(self) -> str:
+        return "repaired" if self.result.repaired else "healthy"
+
+    @property
+    def message(self) -> str:
+        if self.result.repaired:
+            return (
+                f"The registry {self.registry} was unusable ({self.result.reason}). "
+                f"It was moved to {self.result.backup_path} and a fresh one was started."
+            )
+        return f"The registry {self.registry} is healthy; nothing to repair."
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"registry": str(self.registry)} | self.result.to_dict()
+
+
+_SOURCES = {
+    "environment": "from $AIOPORTS_RANGE",
+    "config": "saved in {config}",
+    "default": "the built-in default",
+}
+
+
+class RangeShown(Result):
+    """The default range; ``source`` is ``config`` (saved), ``environment`` or ``default``."""
+
+    __slots__ = ("changed", "config_path", "notes", "range", "source")
+
+    def __init__(
+        self,
+        range: PortRange,
+        source: str,
+        config_path: Path,
+        changed: bool,
+        notes: tuple[str, ...] = (),
+    ) -> None:
+        self.range, self.source, self.config_path, self.changed, self.notes = (
+            range,
+            source,
+            config_path,
+            changed,
+            notes,
+        )
+
+    @property
+    def status(self) -> str:
+        return "range_set" if self.changed else "ok"
+
+    @property
+    def message(self) -> str:
+        where = _SOURCES[self.source].format(config=self.config_path)
+        verb = "is now" if self.changed else "is"
+        return f"The default port range {verb} {self.range} ({where})."
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "range": self.range.to_dict(),
+            "source": self.source,
+            "config_path": str(self.config_path),
+        }
+
+
+class Version(Result):
+    __slots__ = ("version",)
+
+    def __init__(self, version: str) -> None:
+        self.version = version
+
+    status = "ok"
+
+    @property
+    def message(self) -> str:
+        return f"aioports {self.version}"
+
+    def document(self) -> object:
+        return {"status": "ok", "version": self.version}
+
+    def human(self, style: Style) -> str:
+        return self.message + "\n"

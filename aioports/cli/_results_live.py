@@ -1,0 +1,282 @@
+"""Results of the commands that look at live processes: detect, kill-port, reserve, scan and
+the dashboard (see ``_results.py`` for the contract)."""
+
+from __future__ import annotations
+
+from .._models import KillOutcome
+from ._results import PREFIX, Listing, Recorded, Result, Style, printable, table
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    from .. import KillResult, Occupier, PortRange, ProbeResult, Reservation, ScanResult
+    from ._dashboard import DashboardRow
+
+__all__ = ("Dashboard", "Detected", "Killed", "Reserved", "Scanned", "is_orphan", "who")
+
+PACKAGE = "\N{PACKAGE}"
+HERB = "\N{HERB}"
+NO_APP = "(no app)"
+NO_WORKTREE = "(no worktree)"
+
+
+def _who(pid: int | None, name: str | None) -> str:
+    return f"{printable(name or 'unknown')} (PID: {'unknown' if pid is None else pid})"
+
+
+def who(occupier: Occupier) -> str:
+    """``node (PID: 12498)``; a process this user cannot see is named by its uid if known."""
+    if occupier.pid is None and occupier.process_name is None:
+        uid = "" if occupier.uid is None else f" of uid {occupier.uid}"
+        return f"unknown process{uid} (PID: unknown)"
+    return _who(occupier.pid, occupier.process_name)
+
+
+def is_orphan(occupier: Occupier | None) -> bool:
+    """A socket no process holds (a closed connection in TIME_WAIT ...): nothing to name or
+    kill, and a server that sets SO_REUSEADDR can bind the port."""
+    if occupier is None or occupier.pid is not None:
+        return False
+    from .._occupier import ORPHAN_STATES  # psutil is loaded already: an occupier was found
+
+    return occupier.status in ORPHAN_STATES
+
+
+def process(occupier: Occupier | None) -> dict[str, Any] | None:
+    return None if occupier is None else {"pid": occupier.pid, "name": occupier.process_name}
+
+
+class Detected(Result):
+    __slots__ = ("occupier", "port")
+
+    def __init__(self, port: int, occupier: Occupier | None) -> None:
+        self.port, self.occupier = port, occupier
+
+    @property
+    def status(self) -> str:
+        return "occupied" if self.occupier is not None and not is_orphan(self.occupier) else "free"
+
+    @property
+    def message(self) -> str:
+        occupier = self.occupier
+        if occupier is None:
+            return f"Port {self.port} is free."
+        if is_orphan(occupier):
+            return (
+                f"Port {self.port} is not held by any process: only a closed connection "
+                f"lingers in {occupier.status}, and a server that sets SO_REUSEADDR can bind "
+                "the port."
+            )
+        return f"Port {self.port} is currently occupied."
+
+    def details(self, style: Style) -> list[str]:
+        if self.status == "free" or self.occupier is None:
+            return []
+        return [f"Process: {who(self.occupier)}", "No action was taken."]
+
+    def to_dict(self) -> dict[str, Any]:
+        occupier = self.occupier
+        return {
+            "port": self.port,
+            "process": None if is_orphan(occupier) else process(occupier),
+            "occupier": None if occupier is None else occupier.to_dict(),
+        }
+
+
+_KILL_STATUS = {
+    KillOutcome.NO_HOLDER: "free",
+    KillOutcome.EXITED_FIRST: "exited",
+    KillOutcome.KILLED: "killed",
+    KillOutcome.SURVIVED: "not_killed",
+}
+
+
+class Killed(Recorded):
+    record: KillResult
+
+    @property
+    def outcome(self) -> KillOutcome:
+        return self.record.outcome
+
+    @property
+    def status(self) -> str:
+        return _KILL_STATUS[self.outcome]
+
+    @property
+    def code(self) -> int:  # type: ignore[override]
+        return 1 if self.outcome is KillOutcome.SURVIVED else 0
+
+    @property
+    def to_stderr(self) -> bool:  # type: ignore[override]
+        return self.outcome is KillOutcome.SURVIVED
+
+    def _pids(self) -> tuple[int, ...]:
+        r = self.record
+        return r.pids or (() if r.pid is None else (r.pid,))
+
+    @property
+    def message(self) -> str:
+        r, outcome, pids = self.record, self.outcome, self._pids()
+        if outcome is KillOutcome.NO_HOLDER:
+            if r.port_free:
+                return f"Port {r.port} is free; nothing to kill."
+            return f"Port {r.port} is not held by any process; nothing to kill."
+        holder = _who(r.pid, r.process_name)
+        if outcome is KillOutcome.EXITED_FIRST:
+            return f"Port {r.port} was held by {holder}, which exited first; nothing to kill."
+        if outcome is KillOutcome.KILLED:
+            if len(pids) > 1:
+                return f"Port {r.port} was occupied by PIDs {', '.join(map(str, pids))}."
+            return f"Port {r.port} was occupied by PID {r.pid}."
+        if len(pids) > 1:
+            holder = f"PIDs {', '.join(map(str, pids))}"
+        if r.signal == "SIGKILL":
+            return f"Port {r.port} is occupied by {holder}, which did not exit after SIGKILL"
+        return (
+            f"Port {r.port} is occupied by {holder}, which did not exit in time; "
+            "use --force to kill it outright"
+        )
+
+    def details(self, style: Style) -> list[str]:
+        if self.outcome is not KillOutcome.KILLED:
+            return []
+        which = "processes" if len(self._pids()) > 1 else "process"
+        return [f"aioports has safely terminated the {which}.", "PortShot was prevented."]
+
+    def human(self, style: Style) -> str:
+        if self.to_stderr:  # a failure: one line on stderr
+            return f"{PREFIX}error: {self.message}\n"
+        return Result.human(self, style)
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self.record
+        names = {o.pid: o.process_name for o in r.occupiers if o.pid is not None}
+        if r.pid is not None:
+            names.setdefault(r.pid, r.process_name)
+        first = (
+            None
+            if r.pid is None and r.process_name is None
+            else {"pid": r.pid, "name": r.process_name}
+        )
+        return {
+            "port": r.port,
+            "killed": r.killed,
+            "process": first,
+            "processes": [{"pid": pid, "name": names.get(pid)} for pid in self._pids()],
+        }
+
+
+class Reserved(Recorded):
+    record: Reservation
+
+    status = "reserved"
+
+    @property
+    def message(self) -> str:
+        return f"Port {self.record.port} is now reserved."
+
+    def human(self, style: Style) -> str:
+        r = self.record
+        if not r.killed:
+            return Result.human(self, style)
+        pid = None if r.occupier is None else r.occupier.pid
+        return (
+            f"{PREFIX}Port {r.port} was occupied by PID {'unknown' if pid is None else pid}.\n"
+            "aioports has safely terminated the process.\n" + Result.human(self, style)
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self.record
+        return {
+            "port": r.port,
+            "was_occupied": r.was_occupied,
+            "killed": r.killed,
+            "process": process(r.occupier),
+        }
+
+
+class Scanned(Result):
+    """A scan: each in-use port with its first holder, when one was found."""
+
+    __slots__ = ("free", "in_use", "range")
+
+    def __init__(
+        self, range: PortRange, in_use: tuple[tuple[ProbeResult, Occupier | None], ...], free: int
+    ) -> None:
+        self.range, self.in_use, self.free = range, in_use, free
+
+    status = "ok"
+
+    @classmethod
+    def of(cls, result: ScanResult) -> Scanned:
+        in_use = tuple((p, next(iter(result.holders(p.port)), None)) for p in result.in_use)
+        return cls(range=result.range, in_use=in_use, free=result.free)
+
+    @property
+    def message(self) -> str:
+        used = len(self.in_use)
+        return (
+            f"{used} of {len(self.range)} ports in {self.range} "
+            f"{'is' if used == 1 else 'are'} in use; {self.free} free."
+        )
+
+    def details(self, style: Style) -> list[str]:
+        if not self.in_use:
+            return []
+        rows = [("PORT", "STATUS", "PROCESS")]
+        for probe, occupier in self.in_use:
+            rows.append((str(probe.port), probe.status.value, "-" if occupier is None else
+                         who(occupier)))  # fmt: skip
+        return table(rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "range": self.range.to_dict(),
+            "in_use": [
+                {"port": p.port, "status": p.status.value, "process": process(o)}
+                for p, o in self.in_use
+            ],
+            "free": self.free,
+        }
+
+
+_COLOURS = {"active": "32", "free": "2", "foreign": "33"}
+
+
+class Dashboard(Listing):
+    record: Sequence[DashboardRow]  # type: ignore[assignment]
+
+    def human(self, style: Style) -> str:
+        rows = self.record
+        if not rows:
+            return PREFIX + self.message + "\n"
+        title = "aioports - Port Allocations"
+        out = [title, "=" * len(title)]
+        names = [printable(row.name or "-") for row in rows]
+        width = max(map(len, names))
+        app: object = object()
+        worktree: object = object()
+        package, herb = (f"{PACKAGE} ", f"{HERB} ") if style.emoji else ("", "")
+        for row, name in zip(rows, names, strict=True):
+            if row.app != app:
+                app, worktree = row.app, object()
+                out += ["", f"{package}App: {printable(row.app or NO_APP)}"]
+            if row.worktree != worktree:
+                worktree = row.worktree
+                out.append(f"  {herb}Worktree: {printable(row.worktree or NO_WORKTREE)}")
+            out.append(f"     {name.ljust(width)}  {row.allocation.port:<5}  {_state(row, style)}")
+        return "\n".join(out) + "\n"
+
+
+def _state(row: DashboardRow, style: Style) -> str:
+    state = row.state.value
+    label = f"[{row.state.name}]"
+    if style.colour:
+        label = f"\033[{_COLOURS.get(state, '31')}m{label}\033[0m"
+    occupier = row.occupier
+    if occupier is not None and state in ("active", "foreign"):
+        pid = "unknown" if occupier.pid is None else occupier.pid
+        label += f" {printable(occupier.process_name or 'unknown')} (PID {pid})"
+    return label
