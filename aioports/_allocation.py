@@ -18,7 +18,7 @@ import orjson
 
 from . import _checks
 from ._entries import MAX_METADATA_DEPTH, Entries, is_metadata
-from ._errors import ArgumentTypeError, InvalidArgumentError, InvalidMetadataError
+from ._errors import ArgumentTypeError, InvalidArgumentError, InvalidMetadataError, shown
 from ._models import Allocation, PortRange, ProcessIdentity
 from ._probe import BindProber
 from ._search import find_free_ports
@@ -126,7 +126,8 @@ def role_names(count: int, roles: Sequence[str] | str | None) -> list[str]:
     elif isinstance(roles, Sequence):
         names = list(roles)
     else:
-        raise ArgumentTypeError("roles", roles, "expected role names, or 'a,b,c' text")
+        message = f"roles must be role names, or 'a,b,c' text; got {shown(roles)}"
+        raise ArgumentTypeError("roles", roles, message)
     if len(names) != count:
         reason = f"{count} ports need {count} roles, got {len(names)}: {_listed(names)}"
         raise InvalidArgumentError("roles", roles, reason)
@@ -166,7 +167,8 @@ def json_object(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
         raise InvalidMetadataError(f"not JSON-serialisable ({exc})") from exc
     if len(encoded) > MAX_METADATA_BYTES:
         raise InvalidMetadataError(
-            f"{len(encoded):,} bytes as JSON, over the {MAX_METADATA_BYTES:,} one allocation may carry"
+            f"{len(encoded):,} bytes as JSON, over the {MAX_METADATA_BYTES:,} an allocation "
+            "may carry"
         )
     copy: dict[str, Any] = orjson.loads(encoded)
     if not is_metadata(copy):

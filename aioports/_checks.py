@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from ._errors import ArgumentTypeError, InvalidArgumentError
+from ._errors import ArgumentTypeError, InvalidArgumentError, shown
 
 __all__ = ("group_id", "group_size", "owner_pid", "positive_int", "seconds")
 
@@ -20,24 +20,26 @@ def _is_int(value: object) -> bool:
 
 def seconds(argument: str, value: object, *, positive: bool = False) -> float:
     """A finite number of seconds, >= 0 (> 0 with ``positive``)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ArgumentTypeError(argument, value, "expected a number of seconds")
     bound = "> 0" if positive else ">= 0"
+    message = f"{argument} must be a finite number of seconds {bound}, got {shown(value)}"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ArgumentTypeError(argument, value, message)
     if isinstance(value, float) and not math.isfinite(value):
-        raise InvalidArgumentError(argument, value, f"expected a finite number of seconds {bound}")
+        raise InvalidArgumentError(argument, value, message)
     if value < 0 or (positive and value == 0):
-        raise InvalidArgumentError(argument, value, f"expected a finite number of seconds {bound}")
+        raise InvalidArgumentError(argument, value, message)
     return float(value)
 
 
 def positive_int(argument: str, value: object, *, most: int | None = None) -> int:
     """A whole number from 1 (to ``most``)."""
+    span = "of 1 or more" if most is None else f"from 1 to {most}"
+    message = f"{argument} must be a whole number {span}, got {shown(value)}"
     if not _is_int(value):
-        raise ArgumentTypeError(argument, value, "expected a whole number")
+        raise ArgumentTypeError(argument, value, message)
     assert isinstance(value, int)
     if value < 1 or (most is not None and value > most):
-        span = "1 or more" if most is None else f"from 1 to {most}"
-        raise InvalidArgumentError(argument, value, f"expected a whole number {span}")
+        raise InvalidArgumentError(argument, value, message)
     return value
 
 
@@ -48,19 +50,20 @@ def owner_pid(value: object) -> int:
 
 def group_size(value: object) -> int:
     """The number of ports of a group."""
-    reason = "a group needs a whole number of ports from 1 to 65535"
+    message = f"a group needs a whole number of ports from 1 to 65535, got {shown(value)}"
     if not _is_int(value):
-        raise ArgumentTypeError("count", value, reason)
+        raise ArgumentTypeError("count", value, message)
     assert isinstance(value, int)
     if not 1 <= value <= 65535:
-        raise InvalidArgumentError("count", value, reason)
+        raise InvalidArgumentError("count", value, message)
     return value
 
 
 def group_id(value: object) -> str:
     """A group id as ``allocate_group`` gave it."""
+    message = f"a group id is a non-empty string, as allocate_group gave it; got {shown(value)}"
     if not isinstance(value, str):
-        raise ArgumentTypeError("group_id", value, "expected a group id, as allocate_group gave it")
+        raise ArgumentTypeError("group_id", value, message)
     if not value.strip():
-        raise InvalidArgumentError("group_id", value, "a group id is a non-empty string")
+        raise InvalidArgumentError("group_id", value, message)
     return value

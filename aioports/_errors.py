@@ -145,7 +145,7 @@ class InvalidMetadataError(AioportsError, ValueError):
         self._reason = reason
 
 
-def _shown(value: object) -> str:
+def shown(value: object) -> str:
     """``repr(value)``, cut short: a 100,000-character argument must not fill the screen."""
     text = repr(value)
     return text if len(text) <= 80 else f"{text[:77]}..."
@@ -157,13 +157,11 @@ class InvalidArgumentError(AioportsError, ValueError):
 
     argument: Context[str] = Context("The name of the argument.")
     value: Context[object] = Context("What the caller passed.")
-    reason: Context[str] = Context("What is allowed.")
 
-    def __init__(self, argument: str, value: object, reason: str) -> None:
-        super().__init__(f"invalid {argument} {_shown(value)}: {reason}")
+    def __init__(self, argument: str, value: object, message: str) -> None:
+        super().__init__(message)
         self._argument = argument
         self._value = value
-        self._reason = reason
 
 
 class ArgumentTypeError(InvalidArgumentError, TypeError):

@@ -25,7 +25,7 @@ from types import TracebackType
 from typing import NoReturn
 
 from ._entries import Entries
-from ._errors import ArgumentTypeError, InvalidArgumentError
+from ._errors import ArgumentTypeError, InvalidArgumentError, shown
 from ._models import Allocation
 from ._probe import IN_USE_ERRNOS
 
@@ -51,14 +51,16 @@ class SocketClaim:
     __slots__ = ("_family", "_host", "socket")
 
     def __init__(self, host: str) -> None:
+        message = (
+            "host must be an IP address such as '127.0.0.1', '0.0.0.0', '::1' or '::', "
+            f"got {shown(host)}"
+        )
         if not isinstance(host, str):
-            raise ArgumentTypeError("host", host, "expected an IP address such as '127.0.0.1'")
+            raise ArgumentTypeError("host", host, message)
         try:
             address = ipaddress.ip_address(host)
         except ValueError:
-            raise InvalidArgumentError(
-                "host", host, "expected an IP address such as '127.0.0.1', '0.0.0.0', '::1' or '::'"
-            ) from None
+            raise InvalidArgumentError("host", host, message) from None
         self._host = str(address)
         self._family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
         self.socket: socket.socket | None = None
@@ -78,8 +80,11 @@ class SocketClaim:
             if exc.errno in IN_USE_ERRNOS:
                 return False
             if exc.errno == errno.EADDRNOTAVAIL:
-                reason = "not an address of this host (use 127.0.0.1, ::1, 0.0.0.0 or ::)"
-                raise InvalidArgumentError("host", self._host, reason) from None
+                message = (
+                    f"host {self._host} is not an address of this host "
+                    "(use 127.0.0.1, ::1, 0.0.0.0 or ::)"
+                )
+                raise InvalidArgumentError("host", self._host, message) from None
             raise
         self.socket = sock
         return True

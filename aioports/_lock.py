@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import logging
 import os
 import stat
 import sys
@@ -26,11 +25,10 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from . import _log
 from ._errors import PermissionDeniedError, RegistryError, RegistryLockTimeoutError
 
 __all__ = ("acquire", "acquire_async", "is_current", "make_private_folder", "release")
-
-logger = logging.getLogger("aioports")
 
 if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
     import msvcrt
@@ -145,7 +143,7 @@ def _take(registry: Path, *, wait: bool) -> int | None:
             os.close(fd)
             raise
         os.close(fd)  # the file was replaced or deleted while we waited: lock the new one
-        logger.debug("lock file of %s changed while locking; locking again", registry)
+        _log.debug("lock file of %s changed while locking; locking again", registry)
 
 
 class _Wait:
@@ -216,7 +214,7 @@ def acquire(registry: Path, timeout: float) -> int:
     fd = wait.give_up()
     if fd is not None:
         return fd
-    logger.debug("lock of %s: timed out after %s s", registry, timeout)
+    _log.debug("lock of %s: timed out after %s s", registry, timeout)
     raise RegistryLockTimeoutError(registry, timeout)
 
 
@@ -251,7 +249,7 @@ async def acquire_async(registry: Path, lock_timeout: float) -> int:
         fd = wait.give_up()
         if fd is not None:
             return fd
-        logger.debug("lock of %s: timed out after %s s", registry, lock_timeout)
+        _log.debug("lock of %s: timed out after %s s", registry, lock_timeout)
         raise RegistryLockTimeoutError(registry, lock_timeout) from None
     except BaseException:
         fd = wait.give_up()

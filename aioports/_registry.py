@@ -14,7 +14,6 @@ queues on one lock, in order: a thousand managers wait their turn instead of tim
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import weakref
 from collections.abc import AsyncIterator
@@ -24,7 +23,7 @@ import aiofiles
 import anyio
 import anyio.to_thread
 
-from . import _lock
+from . import _lock, _log
 from ._entries import Entries, decode
 from ._errors import RegistryCorruptError, RegistryError
 from ._models import RepairResult
@@ -41,8 +40,6 @@ from ._steps import drive_async
 from ._transaction import Diagnosis, RegistryCore
 
 __all__ = ("Registry", "decode")
-
-logger = logging.getLogger("aioports")
 
 # One task lock per event loop and registry file, shared by every manager on that loop.
 _TASK_LOCKS: weakref.WeakKeyDictionary[object, dict[Path, anyio.Lock]] = weakref.WeakKeyDictionary()
@@ -119,7 +116,7 @@ class Registry:
             data = diagnosis.kept.encode()
             await self._write(data, lock_fd)
             core.written(data, diagnosis.kept)
-            logger.debug("registry %s moved aside to %s: %s", core.path, backup, diagnosis.reason)
+            _log.debug("registry %s moved aside to %s: %s", core.path, backup, diagnosis.reason)
             return RepairResult(
                 repaired=True,
                 backup_path=str(backup),

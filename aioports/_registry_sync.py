@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import logging
 import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from . import _lock
+from . import _lock, _log
 from ._entries import Entries
 from ._errors import AioportsError, PermissionDeniedError, RegistryCorruptError, RegistryError
 from ._models import RepairResult
@@ -42,8 +41,6 @@ __all__ = (
     "read_error",
     "refusal",
 )
-
-logger = logging.getLogger("aioports")
 
 
 class _NotARegularFile(OSError):
@@ -253,7 +250,7 @@ class SyncRegistry:
             data = diagnosis.kept.encode()
             self._write(data, lock_fd)
             core.written(data, diagnosis.kept)
-            logger.debug("registry %s moved aside to %s: %s", core.path, backup, diagnosis.reason)
+            _log.debug("registry %s moved aside to %s: %s", core.path, backup, diagnosis.reason)
             return RepairResult(
                 repaired=True,
                 backup_path=str(backup),

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import logging
 import os
 import sys
 import time
@@ -28,15 +27,13 @@ import anyio.abc
 import anyio.lowlevel
 import anyio.to_thread
 
-from . import _checks
+from . import _checks, _log
 from ._errors import PermissionDeniedError
 from ._models import Occupier, PortRange, PortStatus, ProbeResult, ScanResult
 from ._occupier import occupiers_by_port
 from ._probe import BindProber, bind_failures
 
 __all__ = ("holders_by_port", "iter_scan", "resolve_lanes", "scan")
-
-logger = logging.getLogger("aioports")
 
 # Ports probed between two checkpoints: about a millisecond of binds.
 BLOCK = 256
@@ -177,7 +174,7 @@ class _Worker:
         try:
             process = await anyio.open_process([sys.executable, "-I", "-S", "-c", code, *args])
         except OSError as exc:
-            logger.debug("scan worker did not start (%s); the loop scans its share", exc)
+            _log.debug("scan worker did not start (%s); the loop scans its share", exc)
             return None
         return cls(process, share)
 
@@ -188,7 +185,7 @@ class _Worker:
         assert stdout is not None
         chunks = [chunk async for chunk in stdout]
         if await self._process.wait() != 0:
-            logger.debug("scan worker for %s exited with %s", self._share, self._process.returncode)
+            _log.debug("scan worker for %s exited with %s", self._share, self._process.returncode)
             return None
         try:
             return [int(line.split()[0]) for line in b"".join(chunks).splitlines()]
@@ -211,6 +208,6 @@ def holders_by_port(ports: frozenset[int]) -> dict[int, tuple[Occupier, ...]]:
     try:
         found = occupiers_by_port(ports)
     except PermissionDeniedError as exc:
-        logger.debug("socket table not readable (%s): no occupiers", exc)
+        _log.debug("socket table not readable (%s): no occupiers", exc)
         return {}
     return {port: tuple(occupiers) for port, occupiers in found.items() if occupiers}

@@ -16,14 +16,12 @@ import contextlib
 import os
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _checks
 from ._allocation import check_group_size, prepare, record, role_names
 from ._config import RangeSetting, default_registry_path, range_setting
-from ._lease import Lease, SocketClaim, release_if_ours
 from ._models import (
     Allocation,
     AllocationGroup,
@@ -40,6 +38,7 @@ from ._registry_sync import SyncRegistry
 from ._steps import drive_sync
 
 if TYPE_CHECKING:
+    from ._lease import Lease
     from ._manager import PortManager
 
 __all__ = ("SyncPortManager", "allocate_sync", "lease_sync", "release_sync")
@@ -170,6 +169,8 @@ class SyncPortManager:
         host: str = "127.0.0.1",
     ) -> Lease:
         """A lease owned by this process, released by ``lease.release_blocking()``."""
+        from ._lease import Lease, SocketClaim
+
         claim = SocketClaim(host) if hold else None
         try:
             [allocation] = self._allocate(range, metadata, os.getpid(), roles=None, claim=claim)
@@ -181,6 +182,8 @@ class SyncPortManager:
         return Lease(allocation, sock, release_blocking=self._release_lease)
 
     def _release_lease(self, allocation: Allocation) -> bool:
+        from ._lease import release_if_ours
+
         with self._registry.transaction() as entries:
             return release_if_ours(entries, allocation)
 
@@ -255,6 +258,8 @@ def run_blocking(func: Callable[[], Awaitable[T]]) -> T:
 
     if not _in_event_loop():
         return anyio.run(func)
+    from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="aioports") as pool:
         result: T = pool.submit(anyio.run, func).result()
         return result

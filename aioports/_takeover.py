@@ -9,7 +9,6 @@ The port itself is probed inline (a non-blocking bind costs microseconds).
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Sequence
 from dataclasses import replace
@@ -19,7 +18,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from . import _checks
+from . import _checks, _log
 from ._errors import (
     DenialReason,
     KillFailedError,
@@ -34,8 +33,6 @@ from ._probe import BindProber
 from ._registry import Registry
 
 __all__ = ("detect", "detect_many", "kill_port", "reserve_port", "validate_timeout")
-
-logger = logging.getLogger("aioports")
 
 _FIRST_PAUSE = 0.0005
 _LONGEST_PAUSE = 0.02
@@ -103,11 +100,11 @@ async def kill_port(
         )
     sent = signal_name(force=force)
     result = _with(result, pids=tuple(o.pid for o in signalled if o.pid is not None), signal=sent)
-    logger.debug("sent %s to %s holding port %d", sent, _names(signalled), port)
+    _log.debug("sent %s to %s holding port %d", sent, _names(signalled), port)
     alive = await _wait(prober, port, signalled, grace)
     if alive and escalate and not force:
         signalled = await _signal_all(alive, force=True)
-        logger.debug("escalated to SIGKILL for %s on port %d", _names(signalled), port)
+        _log.debug("escalated to SIGKILL for %s on port %d", _names(signalled), port)
         result = _with(result, signal=signal_name(force=True), escalated=True)
         alive = await _wait(prober, port, alive, grace)
     if alive:

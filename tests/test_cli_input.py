@@ -88,7 +88,7 @@ def test_usage_errors_exit_2(cli: CliRunner) -> None:
         document = done.json()
         validate("error", document)
         assert expected in document["error"]["message"], (args, document)
-        assert document["error"]["type"] in ("UsageError", "ValueError")
+        assert document["error"]["type"] in ("UsageError", "InvalidArgumentError")
     assert not cli.registry.exists()
 
 
@@ -132,7 +132,7 @@ CLEAN_USAGE = [
 
 def test_usage_errors_are_clean_usage_errors(cli: CliRunner) -> None:
     cases = [(args, expected, "UsageError") for args, expected in CLEAN_USAGE]
-    cases += [(args, expected, "ValueError") for args, expected in LIBRARY_USAGE]
+    cases += [(args, expected, "InvalidArgumentError") for args, expected in LIBRARY_USAGE]
     runs = [[*args, "--json"] for args, _, _ in cases]
     for (args, expected, kind), done in zip(cases, cli.many(runs), strict=True):
         assert done.exit_code == 2, (args, done)

@@ -79,9 +79,9 @@ CASES: list[tuple[AioportsError, str, object, str]] = [
     (PermissionDeniedError("init", pid=1, reason=DenialReason.PROTECTED_PROCESS), "reason",
      DenialReason.PROTECTED_PROCESS, "init"),
     (ProcessGoneError(1234), "pid", 1234, "1234"),
-    (InvalidArgumentError("owner_pid", -1, "expected a whole number 1 or more"), "argument",
-     "owner_pid", "invalid owner_pid -1"),
-    (ArgumentTypeError("host", 5, "expected an IP address"), "value", 5, "invalid host 5"),
+    (InvalidArgumentError("owner_pid", -1, "owner_pid must be 1 or more, got -1"), "argument",
+     "owner_pid", "got -1"),
+    (ArgumentTypeError("host", 5, "host must be an IP address, got 5"), "value", 5, "got 5"),
     (ConfigError("$AIOPORTS_RANGE: bad"), "args", ("$AIOPORTS_RANGE: bad",), "AIOPORTS_RANGE"),
 ]  # fmt: skip
 

@@ -73,8 +73,9 @@ CASES: list[tuple[Any, bytes]] = [
      + orjson.dumps(ALLOCATION.to_dict()) + b"," + orjson.dumps(BARE.to_dict()) + b"]}"),
     (CleanupResult(released=2), b'{"cleaned":true,"released":2}'),
     (RepairResult(repaired=True, backup_path="/r.json.bak", reason="not JSON"),
-     b'{"repaired":true,"backup_path":"/r.json.bak","reason":"not JSON"}'),
-    (RepairResult(repaired=False), b'{"repaired":false,"backup_path":null,"reason":null}'),
+     b'{"repaired":true,"backup_path":"/r.json.bak","reason":"not JSON","kept":0,"dropped":[]}'),
+    (RepairResult(repaired=False),
+     b'{"repaired":false,"backup_path":null,"reason":null,"kept":0,"dropped":[]}'),
     (NODE,
      b'{"pid":99,"process_name":"node","port":3001,"cmdline":["node","server.js"],'
      b'"username":"alice","uid":1000,"create_time":1700000001.5,'
