@@ -196,6 +196,32 @@ def test_corrupt_registry_names_the_file_and_the_repair(cli: CliRunner) -> None:
     )
 
 
+def test_repair_keeps_the_valid_entries_and_refuses_foreign_files(
+    cli: CliRunner, block: int
+) -> None:
+    cli.registry.parent.mkdir(parents=True)
+    good = {"port": block, "allocated_at": "2026-01-01T00:00:00+00:00"}
+    bad = {"port": block + 1, "allocated_at": "2026-01-01T00:00:00+00:00", "owner_pid": -5,
+           "owner_create_time": 1.0}  # fmt: skip
+    leases = {str(block): good, str(block + 1): bad}
+    cli.registry.write_text(json.dumps({"version": 1, "leases": leases}))
+    assert cli("list").exit_code == 1  # unusable: never half-used
+    repaired = cli.json("repair", "repair")
+    assert (repaired["kept"], repaired["dropped"]) == (1, [str(block + 1)])
+    assert f"sets aside {block + 1}" in repaired["message"]
+    assert [a["port"] for a in cli.json("list", "list")] == [block]
+
+    package = b'{"name": "my-app", "version": "1.0.0"}'
+    cli.registry.write_bytes(package)
+    refused = cli.json("error", "repair", code=1)["error"]
+    assert refused["type"] == "RegistryError"
+    assert "--force" in refused["message"]
+    assert cli.registry.read_bytes() == package
+    forced = cli.json("repair", "repair", "--force")
+    assert Path(forced["backup_path"]).read_bytes() == package
+    assert cli.json("list", "list") == []
+
+
 def test_default_range_is_saved_next_to_the_registry(
     tmp_path: Path, block: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:

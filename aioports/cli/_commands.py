@@ -202,7 +202,7 @@ def repair(ctx: Context) -> Result:
     from ._results import Repaired
 
     door = ctx.door()
-    return Repaired(door.registry_path, door.repair())
+    return Repaired(door.registry_path, door.repair(force=ctx.flag("force")))
 
 
 def show_range(ctx: Context) -> Result:

@@ -284,10 +284,17 @@ class Repaired(Result):
 
     @property
     def message(self) -> str:
-        if self.result.repaired:
+        result = self.result
+        if result.repaired and result.dropped:
             return (
-                f"The registry {self.registry} was unusable ({self.result.reason}). "
-                f"It was moved to {self.result.backup_path} and a fresh one was started."
+                f"The registry {self.registry} was unusable ({result.reason}). It was moved "
+                f"to {result.backup_path}; the new registry keeps its {result.kept} valid "
+                f"entries and sets aside {', '.join(result.dropped)} (still in the backup)."
+            )
+        if result.repaired:
+            return (
+                f"The registry {self.registry} was unusable ({result.reason}). "
+                f"It was moved to {result.backup_path} and a fresh one was started."
             )
         return f"The registry {self.registry} is healthy; nothing to repair."
 

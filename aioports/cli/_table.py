@@ -160,7 +160,8 @@ OPTIONS: dict[str, Option] = {
         Option("owner_pid", "--owner-pid", "PID", "release when this process exits",
                empty_is_none=True),
         Option("kill", "--kill", None, "end the process that holds the port"),
-        Option("force", "--force", None, "kill with SIGKILL, not SIGTERM"),
+        Option("force", "--force", None,
+               "kill with SIGKILL, not SIGTERM; repair: also move what is no registry"),
         Option("allow_other_users", "--allow-other-users", None,
                "as root, also end another user's process"),
         Option("yes", "--yes", None, "do not ask", short="-y"),
@@ -205,8 +206,10 @@ COMMANDS: tuple[Command, ...] = (
         example="--cleanup --yes", help="remove every allocation (asks first on a terminal)",
     ),
     Command(
-        "repair", "--repair", handler=commands.repair, schema="repair",
-        example="--repair", help="move an unreadable registry aside and start afresh",
+        "repair", "--repair", handler=commands.repair, schema="repair", options=("force",),
+        example="--repair",
+        help="set an unreadable registry aside, keeping its valid entries (--force: also "
+        "a folder or another program's file in its place)",
     ),
     Command(
         "range", "--range", handler=commands.show_range, schema="range",
