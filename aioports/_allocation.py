@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from . import _checks
+from . import _checks, _records
 from ._entries import MAX_METADATA_DEPTH, Entries, is_metadata
 from ._errors import ArgumentTypeError, InvalidArgumentError, InvalidMetadataError, shown
 from ._models import Allocation, PortRange, ProcessIdentity
@@ -30,7 +29,7 @@ MAX_METADATA_BYTES = 16 * 1024
 __all__ = ("Request", "json_object", "prepare", "record", "role_names")
 
 
-@dataclass(frozen=True, slots=True)
+@_records.record
 class Request:
     """A checked request for ports.
 

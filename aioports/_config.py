@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ._errors import ConfigError, InvalidRangeError
 from ._models import PortRange, RangeLike
+from ._records import record
 from ._settings import load_range, settings_path
 
 __all__ = (
@@ -44,7 +44,7 @@ def default_registry_path(environ: Mapping[str, str] | None = None) -> Path:
     return base / "aioports" / "registry.json"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RangeSetting:
     """The default range and where it came from.
 

@@ -9,12 +9,11 @@ Format (schema version 1; compact JSON on disk, ``aioports list`` is the readabl
                          "owner_token": null, "group": null, "role": null}}}
 
 An entry's fields are those of :class:`~aioports.Allocation`: the set of keys, the record
-built from an entry and the validation all follow from the dataclass.
+built from an entry and the validation all follow from the record.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable
 from datetime import datetime
@@ -26,6 +25,7 @@ import orjson
 
 from ._errors import RegistryCorruptError
 from ._models import Allocation, ProcessIdentity
+from ._records import fields
 
 __all__ = (
     "ENTRY_FIELDS",
@@ -41,11 +41,10 @@ SCHEMA_VERSION = 1
 
 Entry = dict[str, Any]
 
-_FIELDS = dataclasses.fields(Allocation)
-#: the keys an entry may have, in the dataclass's order
+_FIELDS = fields(Allocation)
+#: the keys an entry may have, in the record's order
 ENTRY_FIELDS = tuple(f.name for f in _FIELDS)
-_REQUIRED = frozenset(f.name for f in _FIELDS if f.default is dataclasses.MISSING
-                      and f.default_factory is dataclasses.MISSING)  # fmt: skip
+_REQUIRED = frozenset(f.name for f in _FIELDS if f.required)
 _KNOWN = frozenset(ENTRY_FIELDS)
 
 

@@ -1,4 +1,4 @@
-"""The records aioports returns: frozen, slotted dataclasses with a ``to_dict()`` for JSON
+"""The records aioports returns: frozen, slotted records (``_records.py``) with a ``to_dict()`` for JSON
 (derived from their fields, see ``_records.py``)."""
 
 from __future__ import annotations
@@ -6,12 +6,11 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
 from ._errors import InvalidPortError, InvalidRangeError
-from ._records import NOT_IN_JSON, Record, to_json
+from ._records import Record, field, record, to_json
 
 __all__ = (
     "Allocation",
@@ -50,7 +49,7 @@ def validate_port(value: object) -> int:
     return value
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PortRange(Record):
     """An inclusive range of ports, validated on construction.
 
@@ -140,7 +139,7 @@ class PortStatus(enum.StrEnum):
     DENIED = "denied"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ProbeResult(Record):
     """A snapshot of whether a server could start on a port; it can change a moment later.
 
@@ -159,7 +158,7 @@ class ProbeResult(Record):
         return self.status is not PortStatus.FREE
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Allocation(Record):
     """One entry of the shared registry.
 
@@ -188,7 +187,7 @@ class Allocation(Record):
     role: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AllocationGroup(Record):
     """Ports allocated together in one registry update, one per role.
 
@@ -207,7 +206,7 @@ class AllocationGroup(Record):
         return {a.role or str(a.port): a.port for a in self.allocations}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CleanupResult(Record):
     """What ``cleanup()`` did.
 
@@ -224,7 +223,7 @@ class CleanupResult(Record):
         return True
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RepairResult(Record):
     """What ``repair()`` did.
 
@@ -243,7 +242,7 @@ class RepairResult(Record):
     dropped: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Occupier(Record):
     """A process (or a socket with no visible process) that holds a port.
 
@@ -274,7 +273,7 @@ class Occupier(Record):
     addresses: tuple[str, ...] = ()
     status: str = "LISTEN"
     parent_pids: tuple[int, ...] = ()
-    start_token: str | None = field(default=None, metadata=NOT_IN_JSON)
+    start_token: str | None = field(default=None, json=False)
 
 
 class KillOutcome(enum.StrEnum):
@@ -296,7 +295,7 @@ class KillOutcome(enum.StrEnum):
     SURVIVED = "survived"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class KillResult(Record):
     """What ``kill_occupier()`` did.
 
@@ -328,7 +327,7 @@ class KillResult(Record):
     outcome: KillOutcome = field(default=KillOutcome.NO_HOLDER, kw_only=True)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Reservation(Record):
     """What ``reserve()`` recorded.
 
@@ -346,7 +345,7 @@ class Reservation(Record):
     allocation: Allocation
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ScanResult(Record):
     """What ``scan()`` found: a snapshot of a whole range, port by port as ``probe()`` sees it.
 
@@ -381,7 +380,7 @@ class ScanResult(Record):
         return data | {"elapsed": self.elapsed}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ProcessIdentity:
     """Who a PID was when it was looked up (or recorded).
 

@@ -28,9 +28,10 @@ import socket
 import struct
 import sys
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
 
 import psutil
+
+from ._records import record
 
 __all__ = ("SocketEntry", "netlink_table", "pids_by_inode", "psutil_table", "socket_table")
 
@@ -70,7 +71,7 @@ ORPHAN_STATES = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SocketEntry:
     """One TCP socket bound to a local port.
 

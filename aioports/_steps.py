@@ -11,15 +11,16 @@ worker thread and yields to the event loop (``PortManager``). One core, two door
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
 from typing import Any, Final, TypeVar
+
+from ._records import record
 
 __all__ = ("CHECKPOINT", "Blocking", "Step", "Steps", "drive_async", "drive_sync")
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Blocking:
     """A request to call ``func(*args)``, which may block; its return value is sent back."""
 

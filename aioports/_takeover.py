@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +29,7 @@ from ._identity import is_gone, send_signal, signal_name
 from ._models import Allocation, KillOutcome, KillResult, Occupier, PortStatus, Reservation
 from ._occupier import ORPHAN_STATES, identity_of, occupiers_by_port, refusal
 from ._probe import BindProber
+from ._records import replace
 from ._registry import Registry
 
 __all__ = ("detect", "detect_many", "kill_port", "reserve_port", "validate_timeout")

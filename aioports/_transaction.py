@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import orjson
 from ._entries import Entries, decode, salvage
 from ._errors import RegistryCorruptError
 from ._models import ProcessIdentity
+from ._records import record
 from ._steps import Blocking, Steps
 
 __all__ = (
@@ -54,7 +54,7 @@ TEMP_FLAGS = (
 )  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Diagnosis:
     """What is wrong with a registry file, and what ``repair`` keeps of it.
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
-from dataclasses import replace
 
 import anyio
 import anyio.to_thread
@@ -45,6 +44,7 @@ from aioports._identity import (
     send_signal,
 )
 from aioports._occupier import identity_of, occupiers_by_port, refusal
+from aioports._records import replace
 from aioports._sockets import netlink_table, psutil_table
 
 HOSTS = ["127.0.0.1", "::1"]

@@ -8,7 +8,8 @@ use.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+
+from .._records import record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ class LiveState(enum.StrEnum):
     DENIED = "denied"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DashboardRow:
     """One allocation as the dashboard shows it.
 
