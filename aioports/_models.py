@@ -1,5 +1,5 @@
-"""The records aioports returns: frozen, slotted records (``_records.py``) with a ``to_dict()`` for JSON
-(derived from their fields, see ``_records.py``)."""
+"""The records aioports returns: frozen and slotted (``_records.py``), each with a
+``to_dict()`` for JSON derived from its fields."""
 
 from __future__ import annotations
 
