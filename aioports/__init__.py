@@ -8,11 +8,14 @@ aiofiles or psutil.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
 from ._version import __version__ as __version__
 
+# Not typing.TYPE_CHECKING: importing typing (and re with it) is a fifth of `aioports --version`.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from ._errors import AioportsError as AioportsError
     from ._errors import ArgumentTypeError as ArgumentTypeError
     from ._errors import ConfigError as ConfigError
