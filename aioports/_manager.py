@@ -59,7 +59,6 @@ class PortManager:
     :param poll_interval: ignored since 0.2, when waiting for the lock moved into the kernel
         (a waiter is woken the moment the holder lets go); kept so existing calls work
     :raises InvalidRangeError: when ``range`` or ``config`` is malformed.
-    :raises ConfigError: when ``$AIOPORTS_RANGE`` is malformed.
     """
 
     def __init__(
@@ -74,8 +73,9 @@ class PortManager:
         lock_timeout = _checks.seconds("lock_timeout", lock_timeout)
         _checks.seconds("poll_interval", poll_interval)
         path = default_registry_path() if registry_path is None else Path(registry_path)
-        setting = range_setting(range, config)
-        # None: no argument, config or environment decided; the saved setting is read on use.
+        # Arguments are checked now; $AIOPORTS_RANGE and the saved setting are read on first
+        # use, so a broken one fails only the calls that need the default range.
+        setting = range_setting(range, config, {})
         self._range: PortRange | None = None if setting.source == "default" else setting.range
         self._registry = Registry(
             path.expanduser().absolute(), lock_timeout=lock_timeout, poll_interval=poll_interval
@@ -113,7 +113,7 @@ class PortManager:
     def get_range(self) -> PortRange:
         """The range ``allocate()`` uses when it is given none.
 
-        :raises ConfigError: when it comes from a saved setting that cannot be read.
+        :raises ConfigError: when ``$AIOPORTS_RANGE`` or the saved setting cannot be used.
         """
         if self._range is None:
             self._range = range_setting(registry_path=self.registry_path).range

@@ -232,7 +232,8 @@ class SyncPortManager:
         loop of its own (in a helper thread when this thread already runs one)."""
         from ._manager import PortManager
 
-        manager = PortManager(self.registry_path, range=self.get_range())
+        # The range as given (None: the manager resolves the default when it needs it).
+        manager = PortManager(self.registry_path, range=self._range)
 
         async def main() -> T:
             return await func(manager)

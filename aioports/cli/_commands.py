@@ -122,11 +122,9 @@ def _owned(owner: int | None, call: Callable[[], T]) -> T:
 
 
 def _waiting_door(ctx: Context) -> SyncPortManager:
-    """The door for commands that run on an event loop (``run_async``). They use no
-    default range, so a fixed one keeps ``run_async`` from reading the setting."""
-    from .._config import DEFAULT_RANGE
-
-    return ctx.door(DEFAULT_RANGE)
+    """The door for commands that run on an event loop (``run_async``); they use no default
+    range, and the manager resolves one only when asked."""
+    return ctx.door()
 
 
 # -- the registry -------------------------------------------------------------------------
