@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import anyio
@@ -87,3 +88,17 @@ async def test_the_facade_runs_in_a_worker_thread(registry_path: Path) -> None:
         lambda: aioports.allocate_sync((start, start), registry_path=registry_path)
     )
     assert port == start
+
+
+def test_a_failing_sync_call_shows_only_its_own_error(registry_path: Path) -> None:
+    # The sync door runs no event loop: nothing (anyio.NoEventLoopError, say) is chained to
+    # the error the caller needs to see.
+    start = free_block(1)
+    with (
+        socket.create_server(("127.0.0.1", start)),  # the one port of the range is busy
+        pytest.raises(NoFreePortError) as caught,
+        aioports.lease_sync((start, start), registry_path=registry_path),
+    ):
+        pass  # pragma: no cover
+    assert caught.value.__context__ is None
+    assert caught.value.__cause__ is None
