@@ -209,7 +209,14 @@ def acquire(registry: Path, timeout: float) -> int:
         return fd
     wait = _Wait(registry)
     wait.start()
-    if wait.done.wait(timeout):
+    try:
+        done = wait.done.wait(timeout)
+    except BaseException:  # a signal's exception (Ctrl-C, SIGTERM in the CLI) while waiting
+        fd = wait.give_up()
+        if fd is not None:
+            os.close(fd)
+        raise
+    if done:
         return wait.result()
     fd = wait.give_up()
     if fd is not None:

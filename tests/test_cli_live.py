@@ -273,3 +273,33 @@ def test_ctrl_c_exits_130_without_a_traceback(exe: Executable, json_mode: bool) 
         assert err == ""
     else:
         assert (out, err) == ("", "aioports: interrupted\n")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("json_mode", [False, True], ids=["human", "json"])
+def test_sigterm_exits_143_with_one_document(exe: Executable, json_mode: bool) -> None:
+    lock = exe.registry.with_name(exe.registry.name + ".lock")
+    with open(lock, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # another process's hold: the CLI has to wait
+        proc = exe.popen("allocate", *(["--json"] if json_mode else []))
+        try:
+            deadline = time.monotonic() + 30
+            while not _holds(proc.pid, lock):  # it is waiting on the lock, inside main()
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                reap(proc)
+    assert proc.returncode == 143
+    if json_mode:  # an agent still gets its one document, as for Ctrl-C
+        assert json.loads(out) == {
+            "status": "error",
+            "error": {"type": "Terminated", "message": "terminated"},
+        }
+        assert err == ""
+    else:
+        assert (out, err) == ("", "aioports: terminated\n")
+    assert not exe.registry.exists()  # nothing was allocated

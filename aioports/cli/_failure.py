@@ -17,6 +17,7 @@ __all__ = ("EXIT_FAILURE", "EXIT_USAGE", "Failure", "Interrupted", "UnexpectedEr
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 _CONTEXT = ("port", "value", "reason", "path", "pid", "range", "occupier", "allocation")
 
@@ -25,6 +26,12 @@ class Interrupted(CliError):
     """Ctrl-C (SIGINT): the run stopped before it finished (exit code 130)."""
 
     exit_code = EXIT_INTERRUPTED
+
+
+class Terminated(CliError):
+    """SIGTERM: the run was asked to stop before it finished (exit code 143, 128 + 15)."""
+
+    exit_code = EXIT_TERMINATED
 
 
 class UnexpectedError(CliError):

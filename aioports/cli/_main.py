@@ -26,6 +26,26 @@ __all__ = ("main",)
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+class _Stop(BaseException):
+    """Raised in the main thread by the SIGTERM handler, as Ctrl-C raises KeyboardInterrupt."""
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise _Stop
+
+
+def _on_sigterm() -> object:
+    """Turn SIGTERM into :class:`_Stop` for this run (main thread only); the old handler."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _stop)
+
 
 _VERSION_JSON = '{{\n  "status": "ok",\n  "version": "{}"\n}}\n'
 
@@ -34,7 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``aioports`` command line.
 
     :param argv: the arguments after the program name; default ``sys.argv[1:]``
-    :return: the exit code: 0 success, 1 failure, 2 bad arguments, 130 interrupted
+    :return: the exit code: 0 success, 1 failure, 2 bad arguments, 130 interrupted,
+        143 terminated (SIGTERM)
     """
     arguments = list(sys.argv[1:] if argv is None else argv)
     # Without a stderr (``2>&-``) complaints go nowhere; they must not fail in turn.
@@ -46,22 +67,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     for stream in (out, err):
         _tolerate_unencodable(stream)
     json_mode = "--json" in arguments
+    previous = _on_sigterm()
     try:
         code = _run(arguments, out, err, json_mode=json_mode)
         out.flush()
         return code
     except KeyboardInterrupt:
-        try:
-            if json_mode:
-                from ._failure import Failure, Interrupted
-
-                _emit(out, Failure(Interrupted("interrupted")).document())
-                out.flush()
-            else:
-                err.write("aioports: interrupted\n")
-        except Exception:
-            pass
+        _stopped(out, err, json_mode, "interrupted")
         return EXIT_INTERRUPTED
+    except _Stop:
+        _stopped(out, err, json_mode, "terminated")
+        return EXIT_TERMINATED
     except BrokenPipeError:
         # The reader went away (``aioports list | head -1``): stop quietly, and keep the
         # interpreter's final flush from complaining about the closed pipe.
@@ -74,6 +90,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a result that failed to render: still no traceback
         _complain(err, f"unexpected {type(exc).__name__}: {exc}")
         return EXIT_FAILURE
+    finally:
+        if previous is not None:
+            import signal
+
+            signal.signal(signal.SIGTERM, previous)  # type: ignore[arg-type]
+
+
+def _stopped(out: TextIO, err: TextIO, json_mode: bool, how: str) -> None:
+    """Say that a signal stopped the run: one JSON error document, or one line."""
+    try:
+        if json_mode:
+            from ._failure import Failure, Interrupted, Terminated
+
+            kind = Interrupted if how == "interrupted" else Terminated
+            _emit(out, Failure(kind(how)).document())
+            out.flush()
+        else:
+            err.write(f"aioports: {how}\n")
+    except Exception:
+        pass
 
 
 def _run(arguments: list[str], out: TextIO, err: TextIO, *, json_mode: bool) -> int:
@@ -116,11 +152,11 @@ def _result(arguments: list[str], out: TextIO, err: TextIO) -> Result | None:
         from ._context import Context
 
         return command.handler(Context(parsed, progress=err if err.isatty() else None))
-    except (KeyboardInterrupt, BrokenPipeError):
+    except (KeyboardInterrupt, BrokenPipeError, _Stop):
         raise
     except BaseException as exc:
         error = _leaf(exc)
-        if isinstance(error, (KeyboardInterrupt, BrokenPipeError)):
+        if isinstance(error, (KeyboardInterrupt, BrokenPipeError, _Stop)):
             raise error from None
         if not isinstance(error, Exception):
             raise
