@@ -191,10 +191,16 @@ def _on_terminals(exe: Executable, args: list[str], envs: list[dict[str, str]]) 
 def test_emoji_and_colour_only_on_a_terminal(cli: CliRunner, exe: Executable) -> None:
     _dashboard_setup(cli)
     piped = cli("--dashboard").stdout
-    on_terminal, no_color, ascii_terminal = _on_terminals(
+    on_terminal, no_color, ascii_terminal, c_locale = _on_terminals(
         exe,
         ["--dashboard"],
-        [{"PYTHONIOENCODING": "utf-8"}, {"NO_COLOR": "1"}, {"PYTHONIOENCODING": "ascii"}],
+        [
+            {"PYTHONIOENCODING": "utf-8", "LC_ALL": "C.UTF-8"},
+            {"NO_COLOR": "1"},
+            {"PYTHONIOENCODING": "ascii"},
+            # The C locale means plain text, though Python then makes stdout UTF-8.
+            {"LC_ALL": "C", "LANG": "C"},
+        ],
     )
     assert f"{PACKAGE} App: miyabi" in on_terminal
     assert f"  {HERB} Worktree: feature/new-ui" in on_terminal
@@ -206,6 +212,9 @@ def test_emoji_and_colour_only_on_a_terminal(cli: CliRunner, exe: Executable) ->
         assert "App: miyabi" in plain
     assert PACKAGE not in ascii_terminal
     assert "App: miyabi" in ascii_terminal
+    assert PACKAGE not in c_locale
+    assert HERB not in c_locale
+    assert "App: miyabi" in c_locale
 
 
 def test_cleanup_asks_on_a_terminal(cli: CliRunner) -> None:

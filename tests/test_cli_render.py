@@ -34,6 +34,7 @@ from aioports import (
     ProbeResult,
     ScanResult,
 )
+from aioports._sync import SyncPortManager
 from aioports.cli._commands import show_progress
 from aioports.cli._results import Style
 from aioports.cli._results_live import Killed, Scanned
@@ -310,3 +311,30 @@ async def test_progress_shows_only_after_its_delay_and_erases_itself() -> None:
     text = stream.getvalue()
     assert re.match(r"\raioports: scanning 1-65535 \.\.\. \d+\.\d s", text), text
     assert text.endswith("\r\033[K")
+
+
+def test_people_never_see_python_reprs_control_characters_or_endless_cells(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = tmp_path / "state" / "registry.json"
+    monkeypatch.setenv("AIOPORTS_REGISTRY", str(registry))
+    start = free_block(2)
+    manager = SyncPortManager(registry)
+    manager.allocate((start, start), {"app": ["a", "b"], "worktree": True})
+    manager.allocate((start + 1, start + 1), {"app": None, "service": "x" * 500})
+    cli = CliRunner(monkeypatch, registry)
+    listed = cli("list").stdout
+    assert '["a","b"]' in listed
+    assert "true" in listed
+    assert "None" not in listed
+    assert "['a', 'b']" not in listed
+    assert max(len(line) for line in listed.splitlines()) < 250  # the long cell is cut
+    rows = {row["port"]: row for row in cli.json("dashboard", "dashboard")}
+    assert rows[start]["app"] == ["a", "b"]  # JSON values stay JSON
+    assert rows[start]["worktree"] is True
+    assert rows[start + 1]["app"] is None
+    human = cli("dashboard").stdout
+    assert 'App: ["a","b"]' in human
+    released = cli("release-group", "\x1b[31mred")
+    assert "\x1b" not in released.stdout
+    assert "\\x1b[31mred" in released.stdout

@@ -39,17 +39,17 @@ class LiveState(enum.StrEnum):
 class DashboardRow:
     """One allocation as the dashboard shows it.
 
-    :ivar app: ``metadata["app"]``, or None
-    :ivar worktree: ``metadata["worktree"]``, or None
-    :ivar name: the group role, else ``metadata["service"]``, else None
+    :ivar app: ``metadata["app"]`` as stored (text, or any JSON value), or None
+    :ivar worktree: ``metadata["worktree"]`` likewise, or None
+    :ivar name: the group role, else ``metadata["service"]`` likewise, else None
     :ivar allocation: the registry entry
     :ivar state: what holds the port now
     :ivar occupier: the holder, when it could be found
     """
 
-    app: str | None
-    worktree: str | None
-    name: str | None
+    app: object
+    worktree: object
+    name: object
     allocation: Allocation
     state: LiveState
     occupier: Occupier | None = None
@@ -100,9 +100,9 @@ def build_rows(door: SyncPortManager, allocations: Sequence[Allocation]) -> list
         metadata = allocation.metadata
         rows.append(
             DashboardRow(
-                app=_text(metadata.get("app")),
-                worktree=_text(metadata.get("worktree")),
-                name=allocation.role or _text(metadata.get("service")),
+                app=_value(metadata.get("app")),
+                worktree=_value(metadata.get("worktree")),
+                name=allocation.role or _value(metadata.get("service")),
                 allocation=allocation,
                 state=live_state(allocation, probe, occupier),
                 occupier=occupier,
@@ -111,7 +111,7 @@ def build_rows(door: SyncPortManager, allocations: Sequence[Allocation]) -> list
     # Entries without an app (or worktree) come first, as their placeholders sort.
     return sorted(
         rows,
-        key=lambda r: (r.app is not None, r.app or "", r.worktree is not None, r.worktree or "",
+        key=lambda r: (r.app is not None, _key(r.app), r.worktree is not None, _key(r.worktree),
                        r.allocation.port),
     )  # fmt: skip
 
@@ -129,5 +129,15 @@ def _holders(door: SyncPortManager, ports: list[int]) -> dict[int, Occupier]:
     return {port: occupiers[0] for port, occupiers in found.items() if occupiers}
 
 
-def _text(value: object) -> str | None:
-    return None if value is None or value == "" else str(value)
+def _value(value: object) -> object:
+    """A metadata value as the dashboard keeps it: JSON as it was, None for none or ``""``."""
+    return None if value is None or value == "" else value
+
+
+def _key(value: object) -> str:
+    """How rows sort by a value that may be any JSON (text sorts as itself)."""
+    if value is None or isinstance(value, str):
+        return value or ""
+    import orjson
+
+    return orjson.dumps(value).decode()

@@ -178,7 +178,14 @@ def _style(out: TextIO) -> Style:
 
     terminal = out.isatty() and not os.environ.get("NO_COLOR")
     utf8 = (getattr(out, "encoding", None) or "").lower().replace("-", "") == "utf8"
-    return Style(colour=terminal and os.environ.get("TERM") != "dumb", emoji=terminal and utf8)
+    # Python makes stdout UTF-8 in the C locale (PEP 538/540), but a user who chose C or
+    # POSIX asked for plain text: the first of LC_ALL, LC_CTYPE, LANG that is set decides.
+    chosen = next((os.environ[k] for k in ("LC_ALL", "LC_CTYPE", "LANG") if os.environ.get(k)), "")
+    plain = chosen in ("C", "POSIX")
+    return Style(
+        colour=terminal and os.environ.get("TERM") != "dumb",
+        emoji=terminal and utf8 and not plain,
+    )
 
 
 def _emit(out: TextIO, document: object) -> None:

@@ -58,9 +58,32 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+#: the widest a table cell is shown: a 10,000-character app name must not pad every row
+MAX_CELL = 60
+
+
+def cell(value: object) -> str:
+    """A metadata value as people see it: ``-`` for none, text as it is, anything else as
+    compact JSON (``["a","b"]``, ``true``), never a Python repr."""
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, str):
+        return value
+    import orjson
+
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return str(value)
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_CELL else text[: MAX_CELL - 3] + "..."
+
+
 def table(rows: Sequence[Sequence[str]]) -> list[str]:
-    """Rows as aligned columns, every cell escaped."""
-    cells = [[printable(cell) for cell in row] for row in rows]
+    """Rows as aligned columns, every cell escaped and cut to :data:`MAX_CELL` characters."""
+    cells = [[_cut(printable(cell)) for cell in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
     return [
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
@@ -120,7 +143,8 @@ class Result:
         return []
 
     def human(self, style: Style) -> str:
-        return "\n".join([PREFIX + self.message, *self.details(style)]) + "\n"
+        # Escaped: a message may carry what the user typed (a group id, say) or the registry holds.
+        return "\n".join([PREFIX + printable(self.message), *self.details(style)]) + "\n"
 
 
 class Recorded(Result):
@@ -226,9 +250,9 @@ class Listing(Recorded):
             rows.append(
                 (
                     str(a.port),
-                    str(meta.get("app", "-")),
-                    str(meta.get("worktree", "-")),
-                    a.role or str(meta.get("service", "-")),
+                    cell(meta.get("app")),
+                    cell(meta.get("worktree")),
+                    a.role or cell(meta.get("service")),
                     a.group or "-",
                     "-" if a.owner_pid is None else str(a.owner_pid),
                     a.allocated_at.strftime("%Y-%m-%d %H:%M:%S"),

@@ -4,7 +4,17 @@ the dashboard (see ``_results.py`` for the contract)."""
 from __future__ import annotations
 
 from .._models import KillOutcome
-from ._results import PREFIX, Listing, Recorded, Result, Style, printable, table
+from ._results import (
+    MAX_CELL,
+    PREFIX,
+    Listing,
+    Recorded,
+    Result,
+    Style,
+    cell,
+    printable,
+    table,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -254,7 +264,7 @@ class Dashboard(Listing):
             return PREFIX + self.message + "\n"
         title = "aioports - Port Allocations"
         out = [title, "=" * len(title)]
-        names = [printable(row.name or "-") for row in rows]
+        names = [_cut_label(cell(row.name)) for row in rows]
         width = max(map(len, names))
         app: object = object()
         worktree: object = object()
@@ -262,12 +272,19 @@ class Dashboard(Listing):
         for row, name in zip(rows, names, strict=True):
             if row.app != app:
                 app, worktree = row.app, object()
-                out += ["", f"{package}App: {printable(row.app or NO_APP)}"]
+                shown = NO_APP if row.app is None else _cut_label(cell(row.app))
+                out += ["", f"{package}App: {shown}"]
             if row.worktree != worktree:
                 worktree = row.worktree
-                out.append(f"  {herb}Worktree: {printable(row.worktree or NO_WORKTREE)}")
+                shown = NO_WORKTREE if row.worktree is None else _cut_label(cell(row.worktree))
+                out.append(f"  {herb}Worktree: {shown}")
             out.append(f"     {name.ljust(width)}  {row.allocation.port:<5}  {_state(row, style)}")
         return "\n".join(out) + "\n"
+
+
+def _cut_label(text: str) -> str:
+    text = printable(text)
+    return text if len(text) <= MAX_CELL else text[: MAX_CELL - 3] + "..."
 
 
 def _state(row: DashboardRow, style: Style) -> str:
