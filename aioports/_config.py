@@ -18,6 +18,7 @@ __all__ = (
     "RANGE_ENV",
     "RangeSetting",
     "default_registry_path",
+    "registry_location",
     "range_setting",
     "resolve_range",
 )
@@ -25,6 +26,17 @@ __all__ = (
 DEFAULT_RANGE = PortRange(3000, 3999)
 REGISTRY_ENV = "AIOPORTS_REGISTRY"
 RANGE_ENV = "AIOPORTS_RANGE"
+
+
+def registry_location(
+    registry_path: str | os.PathLike[str] | None, environ: Mapping[str, str] | None = None
+) -> tuple[Path, bool]:
+    """The registry file, absolute, and whether the user chose it (an argument or
+    ``$AIOPORTS_REGISTRY``), which alone allows a sticky shared folder."""
+    env = os.environ if environ is None else environ
+    chosen = registry_path is not None or bool(env.get(REGISTRY_ENV))
+    path = default_registry_path(env) if registry_path is None else Path(registry_path)
+    return path.expanduser().absolute(), chosen
 
 
 def default_registry_path(environ: Mapping[str, str] | None = None) -> Path:

@@ -117,6 +117,44 @@ def _open(registry: Path) -> int:
         ) from exc
 
 
+def _check_ownership(registry: Path, *, shared: bool) -> None:
+    """Refuse a registry folder or file another user owns or may write: they could swap in
+    their own registry, or plant links. A sticky shared folder (``/tmp``, mode 1777) is fine
+    when the user chose it explicitly (``shared``): there, other users' files are the point.
+    """
+    if not hasattr(os, "geteuid"):  # pragma: no cover - Windows: ACLs, not modes
+        return
+    me = os.geteuid()
+    folder = registry.parent
+    try:
+        info = os.stat(folder)
+    except OSError:
+        return  # opening the lock file says what is wrong, in registry terms
+    sticky_shared = shared and bool(info.st_mode & stat.S_ISVTX)
+    if sticky_shared:
+        return
+    if info.st_uid != me:
+        raise PermissionDeniedError(
+            f"the registry folder {folder} belongs to another user (uid {info.st_uid}); "
+            "use a folder of your own, or set $AIOPORTS_REGISTRY to a file in a sticky "
+            "shared folder (mode 1777) to share a registry between users"
+        )
+    if info.st_mode & 0o022:
+        raise PermissionDeniedError(
+            f"the registry folder {folder} is writable by others (mode "
+            f"{stat.S_IMODE(info.st_mode):04o}); run 'chmod go-w {folder}' or choose another"
+        )
+    try:
+        own = os.lstat(registry)
+    except FileNotFoundError:
+        return
+    if own.st_uid != me or own.st_mode & 0o022:
+        raise PermissionDeniedError(
+            f"the registry {registry} belongs to another user or is writable by others; "
+            "move it aside, or share a registry through a sticky folder ($AIOPORTS_REGISTRY)"
+        )
+
+
 def is_current(fd: int, registry: Path) -> bool:
     """Whether the locked descriptor is still the lock file at the path (a holder checks
     again before it commits: a lock file deleted meanwhile may have let a second writer in)."""
@@ -128,10 +166,12 @@ def is_current(fd: int, registry: Path) -> bool:
     return (held.st_dev, held.st_ino) == (at_path.st_dev, at_path.st_ino)
 
 
-def _take(registry: Path, *, wait: bool) -> int | None:
+def _take(registry: Path, *, wait: bool, shared: bool) -> int | None:
     """Open the lock file and lock it; None when ``wait`` is False and another holds it."""
     _check_registry_path(registry)
     while True:
+        if os.path.exists(registry.parent):  # else _open makes it, ours and private
+            _check_ownership(registry, shared=shared)  # before anything is created there
         fd = _open(registry)
         try:
             if not _lock(fd, wait=wait):
@@ -150,10 +190,13 @@ class _Wait:
     """One blocking wait for the lock, in a daemon thread its caller may give up on (a
     daemon, so that a process whose last wait was abandoned can still exit)."""
 
-    __slots__ = ("_error", "_fd", "_given_up", "_mutex", "_notify", "_registry", "done")
+    __slots__ = ("_error", "_fd", "_given_up", "_mutex", "_notify", "_registry", "_shared", "done")
 
-    def __init__(self, registry: Path, notify: Callable[[], object] | None = None) -> None:
+    def __init__(
+        self, registry: Path, shared: bool, notify: Callable[[], object] | None = None
+    ) -> None:
         self._registry = registry
+        self._shared = shared
         self._notify = notify
         self._mutex = threading.Lock()
         self._given_up = False
@@ -166,7 +209,7 @@ class _Wait:
 
     def _run(self) -> None:
         try:
-            fd = _take(self._registry, wait=True)
+            fd = _take(self._registry, wait=True, shared=self._shared)
         except BaseException as exc:  # handed to the caller by result()
             self._error = exc
         else:
@@ -195,19 +238,19 @@ class _Wait:
         return fd
 
 
-def _try_take(registry: Path) -> int | None:
-    return _take(registry, wait=False)
+def _try_take(registry: Path, shared: bool) -> int | None:
+    return _take(registry, wait=False, shared=shared)
 
 
-def acquire(registry: Path, timeout: float) -> int:
+def acquire(registry: Path, timeout: float, *, shared: bool = False) -> int:
     """Take the lock of ``registry`` in this thread; returns the descriptor that holds it.
 
     :raises RegistryLockTimeoutError: when it is not ours within ``timeout`` seconds.
     """
-    fd = _take(registry, wait=False)
+    fd = _take(registry, wait=False, shared=shared)
     if fd is not None:
         return fd
-    wait = _Wait(registry)
+    wait = _Wait(registry, shared)
     wait.start()
     try:
         done = wait.done.wait(timeout)
@@ -225,7 +268,7 @@ def acquire(registry: Path, timeout: float) -> int:
     raise RegistryLockTimeoutError(registry, timeout)
 
 
-async def acquire_async(registry: Path, lock_timeout: float) -> int:
+async def acquire_async(registry: Path, lock_timeout: float, *, shared: bool = False) -> int:
     """:func:`acquire` for the event loop: one thread does the waiting, cancellably.
 
     :raises RegistryLockTimeoutError: when it is not ours within ``lock_timeout`` seconds.
@@ -237,7 +280,7 @@ async def acquire_async(registry: Path, lock_timeout: float) -> int:
 
     # Uncontended, one hop to a pooled worker thread takes it; only a wait needs a thread
     # of its own (one an abandoned wait can be left to).
-    fd = await anyio.to_thread.run_sync(_try_take, registry)
+    fd = await anyio.to_thread.run_sync(_try_take, registry, shared)
     if fd is not None:
         return fd
     loop = asyncio.get_running_loop()
@@ -247,7 +290,7 @@ async def acquire_async(registry: Path, lock_timeout: float) -> int:
         if not woken.done():
             woken.set_result(None)
 
-    wait = _Wait(registry, lambda: loop.call_soon_threadsafe(wake))
+    wait = _Wait(registry, shared, lambda: loop.call_soon_threadsafe(wake))
     try:
         with anyio.fail_after(lock_timeout):
             wait.start()

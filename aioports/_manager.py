@@ -14,7 +14,7 @@ import anyio.to_thread
 
 from . import _checks
 from ._allocation import check_group_size, json_object, prepare, record, role_names
-from ._config import default_registry_path, range_setting
+from ._config import range_setting, registry_location
 from ._lease import Lease, SocketClaim, lease_context, release_if_ours
 from ._models import (
     Allocation,
@@ -72,13 +72,13 @@ class PortManager:
     ) -> None:
         lock_timeout = _checks.seconds("lock_timeout", lock_timeout)
         _checks.seconds("poll_interval", poll_interval)
-        path = default_registry_path() if registry_path is None else Path(registry_path)
+        path, chosen = registry_location(registry_path)
         # Arguments are checked now; $AIOPORTS_RANGE and the saved setting are read on first
         # use, so a broken one fails only the calls that need the default range.
         setting = range_setting(range, config, {})
         self._range: PortRange | None = None if setting.source == "default" else setting.range
         self._registry = Registry(
-            path.expanduser().absolute(), lock_timeout=lock_timeout, poll_interval=poll_interval
+            path, lock_timeout=lock_timeout, poll_interval=poll_interval, shared=chosen
         )
         self._prober = BindProber()
 

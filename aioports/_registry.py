@@ -59,10 +59,15 @@ class Registry:
     """One registry file for async callers; every read and write goes through
     :meth:`transaction`."""
 
-    __slots__ = ("_core", "_lock_timeout", "_poll_interval")
+    __slots__ = ("_core", "_lock_timeout", "_poll_interval", "_shared")
 
-    def __init__(self, path: Path, *, lock_timeout: float, poll_interval: float) -> None:
+    def __init__(
+        self, path: Path, *, lock_timeout: float, poll_interval: float, shared: bool = False
+    ) -> None:
+        """:param shared: the user chose this path explicitly, so a sticky shared folder is
+        allowed (see ``_lock._check_ownership``)"""
         self._core = RegistryCore(path)
+        self._shared = shared
         self._lock_timeout = lock_timeout
         self._poll_interval = poll_interval
 
@@ -133,7 +138,7 @@ class Registry:
         # queue always moves; a thousand managers wait their turn instead of timing out.
         await _task_lock(path).acquire()
         try:
-            fd = await _lock.acquire_async(path, self._lock_timeout)
+            fd = await _lock.acquire_async(path, self._lock_timeout, shared=self._shared)
             try:
                 yield fd
             finally:

@@ -197,10 +197,12 @@ class SyncRegistry:
     """One registry file for sync callers; every read and write goes through
     :meth:`transaction`."""
 
-    __slots__ = ("_core", "_lock_timeout")
+    __slots__ = ("_core", "_lock_timeout", "_shared")
 
-    def __init__(self, path: Path, *, lock_timeout: float) -> None:
+    def __init__(self, path: Path, *, lock_timeout: float, shared: bool = False) -> None:
+        """:param shared: as for the async ``Registry``"""
         self._core = RegistryCore(path)
+        self._shared = shared
         self._lock_timeout = lock_timeout
 
     @property
@@ -261,7 +263,7 @@ class SyncRegistry:
 
     @contextlib.contextmanager
     def _exclusive(self) -> Iterator[int]:
-        fd = _lock.acquire(self._core.path, self._lock_timeout)
+        fd = _lock.acquire(self._core.path, self._lock_timeout, shared=self._shared)
         try:
             yield fd
         finally:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _checks
 from ._allocation import check_group_size, prepare, record, role_names
-from ._config import RangeSetting, default_registry_path, range_setting
+from ._config import RangeSetting, range_setting, registry_location
 from ._models import (
     Allocation,
     AllocationGroup,
@@ -64,9 +64,9 @@ class SyncPortManager:
         lock_timeout: float = 10.0,
     ) -> None:
         lock_timeout = _checks.seconds("lock_timeout", lock_timeout)
-        path = default_registry_path() if registry_path is None else Path(registry_path)
+        path, chosen = registry_location(registry_path)
         self._range = None if range is None else PortRange.coerce(range)
-        self._registry = SyncRegistry(path.expanduser().absolute(), lock_timeout=lock_timeout)
+        self._registry = SyncRegistry(path, lock_timeout=lock_timeout, shared=chosen)
         self._prober = BindProber()
 
     @property

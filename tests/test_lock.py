@@ -187,3 +187,32 @@ def test_a_fifo_as_the_settings_file_is_refused_without_hanging(
     os.mkfifo(settings_path(registry_path))
     with pytest.raises(aioports.ConfigError, match="not a regular file"):
         aioports.allocate_sync(registry_path=registry_path)
+
+
+def test_a_registry_folder_others_may_write_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "open"
+    folder.mkdir()
+    folder.chmod(0o777)  # another user could swap in their own registry here
+    with pytest.raises(aioports.PermissionDeniedError, match="writable by others"):
+        SyncPortManager(folder / "registry.json").list_allocations()
+    assert list(folder.iterdir()) == []  # nothing was created there
+
+
+def test_a_sticky_shared_folder_is_fine_when_chosen_explicitly(tmp_path: Path) -> None:
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    folder.chmod(0o1777)  # like /tmp: a registry several users share on purpose
+    start = free_block(1)
+    manager = SyncPortManager(folder / "registry.json")
+    assert manager.allocate((start, start)) == start
+    assert [a.port for a in manager.list_allocations()] == [start]
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to chown")
+def test_a_registry_folder_of_another_user_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "theirs"
+    folder.mkdir(mode=0o700)
+    os.chown(folder, 65534, 65534)  # nobody's folder: they could swap its registry at will
+    with pytest.raises(aioports.PermissionDeniedError, match="belongs to another user"):
+        SyncPortManager(folder / "registry.json").list_allocations()
+    assert not (folder / "registry.json").exists()
