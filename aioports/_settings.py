@@ -89,9 +89,10 @@ def save_range(path: Path, range: PortRange) -> None:
         {"version": CONFIG_VERSION, "range": range.to_dict()},
         option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE,
     )
-    temp = path.with_name(f".{path.name}.{os.getpid()}-{os.urandom(4).hex()}.tmp")
+    temp = path.with_name(f".{path.name}.{os.getpid()}-{os.urandom(8).hex()}.tmp")
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _sweep_dead_writers(path)
         # O_EXCL | O_NOFOLLOW: a link planted at the temp name is refused, never followed.
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
         fd = os.open(temp, flags | getattr(os, "O_CLOEXEC", 0), 0o600)
@@ -105,6 +106,30 @@ def save_range(path: Path, range: PortRange) -> None:
         with contextlib.suppress(OSError):
             temp.unlink()
         raise ConfigError(f"cannot write the settings file {path}: {exc.strerror}") from exc
+
+
+def _sweep_dead_writers(path: Path) -> None:
+    """Remove the temp files of ``set-range`` runs that died mid-write. Settings writes take
+    no lock, so only a temp file whose writer's PID no longer exists is removed."""
+    prefix, suffix = f".{path.name}.", ".tmp"
+    for name in os.listdir(path.parent):
+        if not (name.startswith(prefix) and name.endswith(suffix)):
+            continue
+        pid, _, token = name[len(prefix) : -len(suffix)].partition("-")
+        if not (pid.isdigit() and len(token) in (8, 16)) or _alive(int(pid)):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(path.with_name(name))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    return True
 
 
 def _folder_problem(folder: Path, exc: OSError) -> str | None:

@@ -14,7 +14,7 @@ import anyio.lowlevel
 import orjson
 import pytest
 from helpers import free_block
-from processes import reap, registry_locked_elsewhere
+from processes import exited_pid, reap, registry_locked_elsewhere
 
 import aioports
 from aioports import PortManager, RegistryError, RegistryLockTimeoutError
@@ -216,3 +216,15 @@ def test_a_registry_folder_of_another_user_is_refused(tmp_path: Path) -> None:
     with pytest.raises(aioports.PermissionDeniedError, match="belongs to another user"):
         SyncPortManager(folder / "registry.json").list_allocations()
     assert not (folder / "registry.json").exists()
+
+
+def test_a_killed_set_range_leaves_no_temp_file_for_long(registry_path: Path) -> None:
+    settings = settings_path(registry_path)
+    registry_path.parent.mkdir(parents=True)
+    dead = settings.with_name(f".{settings.name}.{exited_pid()}-0123456789abcdef.tmp")
+    live = settings.with_name(f".{settings.name}.{os.getpid()}-fedcba9876543210.tmp")
+    for temp in (dead, live):
+        temp.write_bytes(b'{"version": 1, "ra')
+    save_range(settings, aioports.PortRange(4000, 4999))
+    assert not dead.exists()  # its writer is gone: swept
+    assert live.exists()  # a live writer's file is left alone (settings writes take no lock)
