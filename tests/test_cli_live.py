@@ -250,43 +250,26 @@ def _holds(pid: int, path: Path) -> bool:
     return False
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-@pytest.mark.skipif(
+_SIGINT_IGNORED = pytest.mark.skipif(
     signal.getsignal(signal.SIGINT) is signal.SIG_IGN,
     reason="pytest runs with SIGINT ignored (nohup, or a background job without job "
     "control): its children inherit that, so Ctrl-C cannot reach them",
 )
-@pytest.mark.parametrize("json_mode", [False, True], ids=["human", "json"])
-def test_ctrl_c_exits_130_without_a_traceback(exe: Executable, json_mode: bool) -> None:
-    lock = exe.registry.with_name(exe.registry.name + ".lock")
-    with open(lock, "w") as held:
-        fcntl.flock(held, fcntl.LOCK_EX)  # another process's hold: the CLI has to wait
-        proc = exe.popen("--list", *(["--json"] if json_mode else []))
-        try:
-            deadline = time.monotonic() + 30
-            while not _holds(proc.pid, lock):  # it is waiting on the lock, inside main()
-                assert proc.poll() is None, proc.communicate()
-                assert time.monotonic() < deadline
-                time.sleep(0.02)
-            proc.send_signal(signal.SIGINT)
-            out, err = proc.communicate(timeout=30)
-        finally:
-            if proc.poll() is None:
-                reap(proc)
-    assert proc.returncode == 130
-    if json_mode:  # an agent still gets its one document
-        assert json.loads(out) == {
-            "status": "error",
-            "error": {"type": "Interrupted", "message": "interrupted"},
-        }
-        assert err == ""
-    else:
-        assert (out, err) == ("", "aioports: interrupted\n")
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 @pytest.mark.parametrize("json_mode", [False, True], ids=["human", "json"])
-def test_sigterm_exits_143_with_one_document(exe: Executable, json_mode: bool) -> None:
+@pytest.mark.parametrize(
+    ("sent", "code", "kind", "word"),
+    [
+        pytest.param(signal.SIGINT, 130, "Interrupted", "interrupted", marks=_SIGINT_IGNORED,
+                     id="ctrl-c"),
+        pytest.param(signal.SIGTERM, 143, "Terminated", "terminated", id="sigterm"),
+    ],
+)  # fmt: skip
+def test_a_signal_while_waiting_exits_cleanly_with_one_document(
+    exe: Executable, json_mode: bool, sent: int, code: int, kind: str, word: str
+) -> None:
     lock = exe.registry.with_name(exe.registry.name + ".lock")
     with open(lock, "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)  # another process's hold: the CLI has to wait
@@ -297,18 +280,15 @@ def test_sigterm_exits_143_with_one_document(exe: Executable, json_mode: bool) -
                 assert proc.poll() is None, proc.communicate()
                 assert time.monotonic() < deadline
                 time.sleep(0.02)
-            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(sent)
             out, err = proc.communicate(timeout=30)
         finally:
             if proc.poll() is None:
                 reap(proc)
-    assert proc.returncode == 143
-    if json_mode:  # an agent still gets its one document, as for Ctrl-C
-        assert json.loads(out) == {
-            "status": "error",
-            "error": {"type": "Terminated", "message": "terminated"},
-        }
+    assert proc.returncode == code
+    if json_mode:  # an agent still gets its one document
+        assert json.loads(out) == {"status": "error", "error": {"type": kind, "message": word}}
         assert err == ""
     else:
-        assert (out, err) == ("", "aioports: terminated\n")
+        assert (out, err) == ("", f"aioports: {word}\n")
     assert not exe.registry.exists()  # nothing was allocated
