@@ -11,7 +11,7 @@ from typing import Any
 from ._errors import ConfigError, InvalidRangeError
 from ._models import PortRange, RangeLike
 from ._records import record
-from ._settings import load_range, settings_path
+from ._settings import LEGACY_NAME, load_range, settings_path
 
 __all__ = (
     "DEFAULT_RANGE",
@@ -81,19 +81,21 @@ def range_setting(
     """The one place that decides the default range, for every door (library, CLI, pytest).
 
     Precedence: ``range``, then ``config["ports"]["range"]``, then ``$AIOPORTS_RANGE``, then
-    the range saved next to ``registry_path`` (``aioports set-range``), then 3000-3999.
+    the range ``aioports set-range`` saved (``$AIOPORTS_CONFIG``, else the user's config
+    folder; with ``registry_path`` given, a 0.1 ``config.json`` beside it is migrated once),
+    then 3000-3999.
 
     :raises InvalidRangeError: when ``range`` or ``config`` is malformed.
     :raises ConfigError: when ``$AIOPORTS_RANGE`` or the settings file is unusable.
     """
-    saved_at = None if registry_path is None else settings_path(registry_path)
+    env = os.environ if environ is None else environ
+    saved_at = None if registry_path is None else settings_path(env)
     if range is not None:
         return RangeSetting(PortRange.coerce(range), "argument", saved_at)
     if config is not None:
         configured = _config_range(config)
         if configured is not None:
             return RangeSetting(PortRange.coerce(configured), "config", saved_at)
-    env = os.environ if environ is None else environ
     text = env.get(RANGE_ENV)
     if text:
         try:
@@ -101,8 +103,8 @@ def range_setting(
         except InvalidRangeError as exc:
             raise ConfigError(f"${RANGE_ENV}: {exc}; fix or unset it") from exc
         return RangeSetting(span, "environment", saved_at)
-    if saved_at is not None:
-        saved = load_range(saved_at)
+    if saved_at is not None and registry_path is not None:
+        saved = load_range(saved_at, registry_path.with_name(LEGACY_NAME))
         if saved is not None:
             return RangeSetting(saved, "saved", saved_at)
     return RangeSetting(DEFAULT_RANGE, "default", saved_at)

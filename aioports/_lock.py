@@ -103,9 +103,12 @@ def _open(registry: Path) -> int:
             make_private_folder(path.parent)
             return os.open(path, _OPEN_FLAGS, 0o600)
     except PermissionError as exc:
-        raise PermissionDeniedError(
-            f"cannot open the registry lock file {path}: {exc.strerror}"
-        ) from exc
+        folder = path.parent
+        if not os.access(folder, os.W_OK | os.X_OK):  # the folder, not the lock file, refuses
+            message = f"cannot use the registry folder {folder}: {exc.strerror}"
+        else:
+            message = f"cannot open the registry lock file {path}: {exc.strerror}"
+        raise PermissionDeniedError(message) from exc
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise RegistryError(path, f"refusing to follow a symbolic link at {path}") from exc
@@ -130,6 +133,8 @@ def _check_ownership(registry: Path, *, shared: bool) -> None:
         info = os.stat(folder)
     except OSError:
         return  # opening the lock file says what is wrong, in registry terms
+    if not stat.S_ISDIR(info.st_mode):
+        return  # likewise: a file in the folder's way
     sticky_shared = shared and bool(info.st_mode & stat.S_ISVTX)
     if sticky_shared:
         return
@@ -146,8 +151,8 @@ def _check_ownership(registry: Path, *, shared: bool) -> None:
         )
     try:
         own = os.lstat(registry)
-    except FileNotFoundError:
-        return
+    except OSError:
+        return  # missing (or unreadable: the read says so)
     if own.st_uid != me or own.st_mode & 0o022:
         raise PermissionDeniedError(
             f"the registry {registry} belongs to another user or is writable by others; "

@@ -1,8 +1,12 @@
-"""The saved default range: a small settings file beside the registry (``config.json``).
+"""The saved default range: ``config.toml`` in the user's config folder.
 
-It only remembers what ``aioports set-range`` chose; the registry schema stays separate.
-Reading it is part of the one range resolver (``_config.resolve_range``), so the library, the
-command line and the pytest fixtures all honour it.
+It only remembers what ``aioports set-range`` chose, in a file of its own name and place
+(``$AIOPORTS_CONFIG``, else ``$XDG_CONFIG_HOME/aioports/config.toml`` on Linux): a project's
+own ``config.json`` beside a registry kept in the project is never read or overwritten. Every
+door reads it through the one range resolver (``_config.range_setting``).
+
+Before 0.2 the range was saved as ``config.json`` beside the registry. Such a file, when it is
+exactly what aioports wrote, is migrated once: copied into the new file, then left alone.
 """
 
 from __future__ import annotations
@@ -11,46 +15,66 @@ import contextlib
 import errno
 import os
 import stat
+import sys
+from collections.abc import Mapping
 from pathlib import Path
-
-import orjson
 
 from ._errors import ConfigError, InvalidRangeError
 from ._models import PortRange
 
-__all__ = ("CONFIG_NAME", "load_range", "save_range", "settings_path")
+__all__ = ("CONFIG_ENV", "LEGACY_NAME", "load_range", "save_range", "settings_path")
 
-CONFIG_NAME = "config.json"
-CONFIG_VERSION = 1
+CONFIG_ENV = "AIOPORTS_CONFIG"
+LEGACY_NAME = "config.json"
+#: the largest settings file read: a few dozen bytes are plenty
+MAX_SETTINGS_BYTES = 64 * 1024
+_KEYS = frozenset({"range"})
 _FIX = "fix or delete it, or run 'aioports set-range START-END'"
 
 
-def settings_path(registry_path: Path) -> Path:
-    """The settings file that sits next to ``registry_path``."""
-    return registry_path.with_name(CONFIG_NAME)
+def settings_path(environ: Mapping[str, str] | None = None) -> Path:
+    """The settings file: ``$AIOPORTS_CONFIG``, else the user's config folder."""
+    env = os.environ if environ is None else environ
+    explicit = env.get(CONFIG_ENV)
+    if explicit:
+        return Path(explicit).expanduser()
+    if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+        base = Path(env.get("APPDATA") or Path.home() / "AppData" / "Roaming")
+    elif sys.platform == "darwin":  # pragma: no cover - exercised on macOS only
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        home = env.get("XDG_CONFIG_HOME")
+        # The XDG spec says a relative value is invalid and must be ignored.
+        base = Path(home) if home and os.path.isabs(home) else Path.home() / ".config"
+    return base / "aioports" / "config.toml"
 
 
-def load_range(path: Path) -> PortRange | None:
+def load_range(path: Path, legacy: Path | None = None) -> PortRange | None:
     """The range saved in the settings file ``path``, or None when there is none.
 
+    :param legacy: where 0.1 kept it (``config.json`` beside the registry): migrated into
+        ``path`` once, when ``path`` does not exist yet and the file is aioports' own
     :raises ConfigError: when the file exists but cannot be used; the message says why.
     """
     try:
         data = _read_small_file(path)
     except FileNotFoundError:
-        return None
+        return None if legacy is None else _migrate(legacy, path)
     except OSError as exc:
         folder = _folder_problem(path.parent, exc)
         if folder is not None:
             raise ConfigError(folder) from exc
         raise ConfigError(f"cannot read the settings file {path}: {exc.strerror}") from exc
+    import tomllib
+
     try:
-        document = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise ConfigError(f"the settings file {path} is not JSON ({exc}); {_FIX}") from exc
-    if not isinstance(document, dict) or document.get("version") != CONFIG_VERSION:
+        document = tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"the settings file {path} is not TOML ({exc}); {_FIX}") from exc
+    unknown = sorted(set(document) - _KEYS)
+    if unknown:
         raise ConfigError(
-            f"the settings file {path} is not an aioports {CONFIG_VERSION} file; {_FIX}"
+            f"the settings file {path} has unknown keys {unknown} (the one key is 'range'); {_FIX}"
         )
     raw = document.get("range")
     if raw is None:
@@ -61,8 +85,22 @@ def load_range(path: Path) -> PortRange | None:
         raise ConfigError(f"the settings file {path} holds a bad range: {exc}; {_FIX}") from exc
 
 
-#: the largest settings file read: a few hundred bytes are plenty
-MAX_SETTINGS_BYTES = 64 * 1024
+def _migrate(legacy: Path, path: Path) -> PortRange | None:
+    """The range of a 0.1 ``config.json`` that aioports wrote, saved into ``path``; None for
+    anything else (a project's own ``config.json`` is none of aioports' business)."""
+    import orjson
+
+    try:
+        document = orjson.loads(_read_small_file(legacy))
+        if not (isinstance(document, dict) and set(document) == {"version", "range"}):
+            return None
+        if document["version"] != 1:
+            return None
+        span = PortRange.coerce(document["range"])
+    except (OSError, orjson.JSONDecodeError, InvalidRangeError):
+        return None
+    save_range(path, span)
+    return span
 
 
 def _read_small_file(path: Path) -> bytes:
@@ -85,13 +123,13 @@ def save_range(path: Path, range: PortRange) -> None:
 
     :raises ConfigError: when the file cannot be written.
     """
-    data = orjson.dumps(
-        {"version": CONFIG_VERSION, "range": range.to_dict()},
-        option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE,
-    )
+    data = (
+        "# aioports settings, written by 'aioports set-range'\n"
+        f'range = "{range}"\n'
+    ).encode()  # fmt: skip
     temp = path.with_name(f".{path.name}.{os.getpid()}-{os.urandom(8).hex()}.tmp")
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _make_private_folders(path.parent)
         _sweep_dead_writers(path)
         # O_EXCL | O_NOFOLLOW: a link planted at the temp name is refused, never followed.
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
@@ -106,6 +144,12 @@ def save_range(path: Path, range: PortRange) -> None:
         with contextlib.suppress(OSError):
             temp.unlink()
         raise ConfigError(f"cannot write the settings file {path}: {exc.strerror}") from exc
+
+
+def _make_private_folders(folder: Path) -> None:
+    from ._lock import make_private_folder
+
+    make_private_folder(folder)
 
 
 def _sweep_dead_writers(path: Path) -> None:
@@ -133,10 +177,10 @@ def _alive(pid: int) -> bool:
 
 
 def _folder_problem(folder: Path, exc: OSError) -> str | None:
-    """What is wrong with the registry's folder, when that (and not the settings file in it)
-    is why the file could not be read; None when the folder is fine."""
+    """What is wrong with the settings file's folder, when that (and not the file in it) is
+    why the file could not be read; None when the folder is fine."""
     if exc.errno == errno.ENOTDIR:
-        return f"the registry folder {folder} is not a directory (a file is in its way)"
+        return f"the settings folder {folder} is not a directory (a file is in its way)"
     if exc.errno in (errno.EACCES, errno.EPERM) and not os.access(folder, os.R_OK | os.X_OK):
-        return f"cannot use the registry folder {folder}: {exc.strerror}"
+        return f"cannot use the settings folder {folder}: {exc.strerror}"
     return None

@@ -59,10 +59,15 @@ def _environment(registry: Path, range: str | None) -> dict[str, str | None]:
     """What a run sees: the user's environment without aioports' own variables, then the
     private registry and range (``None`` means unset)."""
     env: dict[str, str | None] = {
-        key: None for key in os.environ if key.startswith(("AIOPORTS_", "NO_COLOR"))
+        key: None
+        for key in os.environ
+        if key.startswith(("AIOPORTS_", "NO_COLOR")) and key != "AIOPORTS_CONFIG"
     }
     env["AIOPORTS_REGISTRY"] = str(registry)
     env["AIOPORTS_RANGE"] = range
+    # The settings file stays the test's private one (conftest.private_settings): a test must
+    # never read or write the user's own.
+    assert os.environ.get("AIOPORTS_CONFIG"), "conftest.private_settings sets it"
     return env
 
 
@@ -255,7 +260,8 @@ sys.exit(main(sys.argv[1:]))
 
 def as_nobody(registry: Path, *args: str, range: str | None = None) -> Result:
     """Run ``aioports args`` as the user nobody (needs root), against ``registry``."""
-    env = Executable(registry, range).env()
+    # Its own settings: nobody cannot enter the test's private folder, and has no file here.
+    env = Executable(registry, range).env({"AIOPORTS_CONFIG": "/nonexistent-aioports/config.toml"})
     done = subprocess.run(
         [sys.executable, "-c", _AS_NOBODY, *args],
         capture_output=True, text=True, env=env, timeout=60, check=False,

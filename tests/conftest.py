@@ -29,6 +29,15 @@ def no_blocking_calls_on_the_loop() -> Iterator[BlockBuster]:
         yield buster
 
 
+@pytest.fixture(autouse=True)
+def private_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test (and every process it starts) reads and writes its own settings file, never
+    the user's ``~/.config/aioports/config.toml``."""
+    path = tmp_path / "settings" / "config.toml"
+    monkeypatch.setenv("AIOPORTS_CONFIG", str(path))
+    return path
+
+
 @pytest.fixture
 def registry_path(tmp_path: Path) -> Path:
     return tmp_path / "state" / "registry.json"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -222,30 +223,25 @@ def test_repair_keeps_the_valid_entries_and_refuses_foreign_files(
     assert cli.json("list", "list") == []
 
 
-def test_default_range_is_saved_next_to_the_registry(
-    tmp_path: Path, block: int, monkeypatch: pytest.MonkeyPatch
+def test_default_range_is_saved_in_a_settings_file_of_its_own(
+    tmp_path: Path, block: int, monkeypatch: pytest.MonkeyPatch, private_settings: Path
 ) -> None:
-    cli = CliRunner(monkeypatch, tmp_path / "registry.json")
-    # The commands that read the saved range do it on the event loop, which the autouse
-    # blockbuster fixture rejects in-process: they run in the real executable until the
-    # CLI reads its settings off the loop.
+    cli = CliRunner(monkeypatch, tmp_path / "registry.json")  # settings: $AIOPORTS_CONFIG
     reads_config = Executable(cli.registry)
     shown = cli.json("range", "--range")
     assert shown == {
         "status": "ok",
         "range": {"start": 3000, "end": 3999},
         "source": "default",
-        "config_path": str(tmp_path / "config.json"),
+        "config_path": str(private_settings),
         "message": "The default port range is 3000-3999 (the built-in default).",
     }
     span = f"{block}-{block + 3}"
     done = cli("set-range", span)
-    config = tmp_path / "config.json"
+    config = private_settings
     assert done.stdout == f"aioports: The default port range is now {span} (saved in {config}).\n"
-    assert json.loads(config.read_text()) == {
-        "version": 1,
-        "range": {"start": block, "end": block + 3},
-    }
+    assert tomllib.loads(config.read_text()) == {"range": span}
+    assert config.stat().st_mode & 0o777 == 0o600
     assert (
         reads_config("range").stdout
         == f"aioports: The default port range is {span} (saved in {config}).\n"
@@ -298,3 +294,26 @@ def test_every_schema_is_a_valid_schema() -> None:
 
 def test_the_console_script_is_installed() -> None:
     assert Path(EXECUTABLE).is_file()
+
+
+def test_a_saved_range_of_0_1_is_migrated_once_and_a_projects_config_json_ignored(
+    tmp_path: Path, block: int, monkeypatch: pytest.MonkeyPatch, private_settings: Path
+) -> None:
+    cli = CliRunner(monkeypatch, tmp_path / "state" / "registry.json")
+    settings = private_settings
+    old = cli.registry.with_name("config.json")
+    old.parent.mkdir(parents=True)
+    old.write_text(json.dumps({"version": 1, "range": {"start": block, "end": block + 3}}))
+    assert cli.json("allocated", "allocate")["port"] == block  # read through the migration
+    assert tomllib.loads(settings.read_text()) == {"range": f"{block}-{block + 3}"}
+    assert old.exists()  # left alone: the new file wins from now on
+
+    # A project keeping its registry in its own folder has its own config.json there.
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "config.json").write_text('{"name": "shop", "port": 8000}')
+    mine = CliRunner(monkeypatch, project / "registry.json")
+    fresh = {"AIOPORTS_CONFIG": str(tmp_path / "fresh" / "config.toml")}
+    assert mine.json("range", "range", env=fresh)["source"] == "default"
+    assert mine("set-range", f"{block}-{block + 3}", env=fresh).exit_code == 0
+    assert (project / "config.json").read_text() == '{"name": "shop", "port": 8000}'

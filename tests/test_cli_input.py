@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -49,7 +50,7 @@ def test_bad_ranges_exit_2(cli: CliRunner, json_mode: bool) -> None:
         else:
             assert "invalid port range" in done.stderr, (args, done.stderr)
     assert not cli.registry.exists()
-    assert not cli.registry.with_name("config.json").exists()
+    assert not Path(os.environ["AIOPORTS_CONFIG"]).exists()
 
 
 USAGE = [

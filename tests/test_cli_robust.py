@@ -4,15 +4,17 @@ range, an unusable registry folder, and hostile text in the registry."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
 from cli_helpers import EXECUTABLE, CliRunner, Executable, as_nobody, validate
 from helpers import free_block, free_port
 from processes import reap
+
+from aioports import PortRange
 
 ASCII_LOCALE = {"LC_ALL": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}
 needs_root = pytest.mark.skipif(
@@ -89,15 +91,12 @@ def test_a_failed_write_to_stdout_is_one_line_on_stderr(cli: CliRunner, exe: Exe
 
 
 def test_a_broken_default_range_blocks_only_the_commands_that_use_it(
-    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, private_settings: Path
 ) -> None:
-    config = cli.registry.with_name("config.json")
+    config = private_settings
     config.parent.mkdir(parents=True)
     config.write_text("[1, 2")
     own = CliRunner(monkeypatch, cli.registry)  # no $AIOPORTS_RANGE: the settings file decides
-    # The commands that read the saved range do it on the event loop, which the autouse
-    # blockbuster fixture rejects in-process: they run in the real executable until the
-    # CLI reads its settings off the loop.
     reads_config = Executable(cli.registry)
     free = str(free_port())
     span = cli.range
@@ -115,7 +114,7 @@ def test_a_broken_default_range_blocks_only_the_commands_that_use_it(
         assert failed.exit_code == 1, (args, failed)
         assert str(config) in failed.json()["error"]["message"]
     fixed = own.json("range", "--set-range", span)  # the fix the message suggests works
-    assert fixed["range"] == json.loads(config.read_text())["range"]
+    assert fixed["range"] == PortRange.parse(tomllib.loads(config.read_text())["range"]).to_dict()
     assert reads_config.json("allocated", "--allocate")["port"] == int(span.split("-")[0]) + 1
 
     env = {"AIOPORTS_RANGE": "5000-4000"}
@@ -137,7 +136,7 @@ def test_an_unusable_registry_folder_is_not_called_a_settings_file(
     cli = CliRunner(monkeypatch, blocker / "registry.json")
     done = cli("--allocate")
     assert done.exit_code == 1
-    assert f"the registry folder {blocker} is not a directory" in done.stderr
+    assert f"the registry folder {blocker}: a file is in its way" in done.stderr
     assert "settings file" not in done.stderr
 
 

@@ -162,7 +162,7 @@ def test_every_door_honours_the_saved_range(
     # What `aioports set-range` saves is the default of the library and the sync facade too.
     start = free_block(1)
     monkeypatch.delenv("AIOPORTS_RANGE", raising=False)
-    save_range(settings_path(registry_path), aioports.PortRange(start, start))
+    save_range(settings_path(), aioports.PortRange(start, start))
     assert aioports.allocate_sync(registry_path=registry_path) == start
     assert PortManager(registry_path).get_range() == aioports.PortRange(start, start)
     assert SyncPortManager(registry_path).range_setting().source == "saved"
@@ -184,7 +184,8 @@ def test_a_fifo_as_the_settings_file_is_refused_without_hanging(
 ) -> None:
     monkeypatch.delenv("AIOPORTS_RANGE", raising=False)
     registry_path.parent.mkdir(parents=True)
-    os.mkfifo(settings_path(registry_path))
+    settings_path().parent.mkdir(parents=True)
+    os.mkfifo(settings_path())
     with pytest.raises(aioports.ConfigError, match="not a regular file"):
         aioports.allocate_sync(registry_path=registry_path)
 
@@ -219,8 +220,8 @@ def test_a_registry_folder_of_another_user_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_killed_set_range_leaves_no_temp_file_for_long(registry_path: Path) -> None:
-    settings = settings_path(registry_path)
-    registry_path.parent.mkdir(parents=True)
+    settings = settings_path()
+    settings.parent.mkdir(parents=True)
     dead = settings.with_name(f".{settings.name}.{exited_pid()}-0123456789abcdef.tmp")
     live = settings.with_name(f".{settings.name}.{os.getpid()}-fedcba9876543210.tmp")
     for temp in (dead, live):

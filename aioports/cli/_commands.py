@@ -210,7 +210,7 @@ def show_range(ctx: Context) -> Result:
     door = ctx.door()
     setting = door.range_setting()
     source = "config" if setting.source == "saved" else setting.source
-    path = setting.settings_path or settings_path(door.registry_path)
+    path = setting.settings_path or settings_path()
     return RangeShown(setting.range, source, path, changed=False)
 
 
@@ -220,7 +220,7 @@ def set_range(ctx: Context) -> Result:
     from ._results import RangeShown
 
     span = _range_arg(ctx.arg("range"))
-    path = settings_path(ctx.door().registry_path)
+    path = settings_path()
     save_range(path, span)
     notes: tuple[str, ...] = ()
     if os.environ.get(RANGE_ENV):

@@ -194,7 +194,7 @@ Add --json to any command for one JSON document on stdout (errors included).
 Ports are whole numbers 1-65535 (ASCII digits; surrounding spaces are ignored).
 Exit codes: 0 success, 1 failure, 2 bad arguments, 130 interrupted, 143 terminated.
 Environment: AIOPORTS_REGISTRY (registry file), AIOPORTS_RANGE (default range),
-NO_COLOR (plain output), AIOPORTS_DEBUG=1 (tracebacks for unexpected errors).
+AIOPORTS_CONFIG (settings file), NO_COLOR (plain output), AIOPORTS_DEBUG=1 (tracebacks).
 """
 
 
