@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ._errors import ConfigError, InvalidRangeError
+from ._folders import user_folder
 from ._models import PortRange, RangeLike
 from ._records import record
 from ._settings import LEGACY_NAME, load_range, settings_path
@@ -45,15 +45,7 @@ def default_registry_path(environ: Mapping[str, str] | None = None) -> Path:
     explicit = env.get(REGISTRY_ENV)
     if explicit:
         return Path(explicit).expanduser()
-    if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
-        base = Path(env.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin":  # pragma: no cover - exercised on macOS only
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        state = env.get("XDG_STATE_HOME")
-        # The XDG spec says a relative value is invalid and must be ignored.
-        base = Path(state) if state and os.path.isabs(state) else Path.home() / ".local" / "state"
-    return base / "aioports" / "registry.json"
+    return user_folder("state", env) / "registry.json"
 
 
 @record

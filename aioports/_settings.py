@@ -15,11 +15,11 @@ import contextlib
 import errno
 import os
 import stat
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
 from ._errors import ConfigError, InvalidRangeError
+from ._folders import user_folder
 from ._models import PortRange
 
 __all__ = ("CONFIG_ENV", "LEGACY_NAME", "load_range", "save_range", "settings_path")
@@ -38,15 +38,7 @@ def settings_path(environ: Mapping[str, str] | None = None) -> Path:
     explicit = env.get(CONFIG_ENV)
     if explicit:
         return Path(explicit).expanduser()
-    if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
-        base = Path(env.get("APPDATA") or Path.home() / "AppData" / "Roaming")
-    elif sys.platform == "darwin":  # pragma: no cover - exercised on macOS only
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        home = env.get("XDG_CONFIG_HOME")
-        # The XDG spec says a relative value is invalid and must be ignored.
-        base = Path(home) if home and os.path.isabs(home) else Path.home() / ".config"
-    return base / "aioports" / "config.toml"
+    return user_folder("config", env) / "config.toml"
 
 
 def load_range(path: Path, legacy: Path | None = None) -> PortRange | None:

@@ -65,3 +65,13 @@ def test_set_range_validates(tmp_path: Path) -> None:
     with pytest.raises(InvalidRangeError):
         manager.set_range((4200, 4100))
     assert manager.get_range() == PortRange(4100, 4200)
+
+
+def test_settings_live_in_the_users_config_folder(tmp_path: Path) -> None:
+    from aioports._settings import settings_path
+
+    assert settings_path({"AIOPORTS_CONFIG": str(tmp_path / "s.toml")}) == tmp_path / "s.toml"
+    config = settings_path({"XDG_CONFIG_HOME": str(tmp_path)})
+    assert config == tmp_path / "aioports" / "config.toml"
+    relative = settings_path({"XDG_CONFIG_HOME": "relative/dir"})
+    assert relative == Path.home() / ".config" / "aioports" / "config.toml"
