@@ -9,7 +9,7 @@ transaction and adds the entries.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +20,7 @@ from ._entries import MAX_METADATA_DEPTH, Entries, is_metadata
 from ._errors import ArgumentTypeError, InvalidArgumentError, InvalidMetadataError, shown
 from ._models import Allocation, PortRange, ProcessIdentity
 from ._probe import BindProber
-from ._search import find_free_ports
+from ._search import Claim, find_free_ports
 from ._steps import Blocking, Steps
 
 #: the most metadata one allocation may carry, as JSON: room for any key, never a screenful
@@ -83,7 +83,7 @@ def record(
     prober: BindProber,
     hostname: str,
     *,
-    claim: Callable[[int], bool] | None = None,
+    claim: Claim | None = None,
 ) -> Steps[list[Allocation]]:
     """Find the ports of ``request`` and add their entries (inside a transaction)."""
     ports = yield from find_free_ports(prober, request.span, request.count, entries, claim=claim)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NoReturn
@@ -36,6 +36,7 @@ from ._registry import Registry
 from ._scan import iter_scan as iter_scan_range
 from ._scan import resolve_lanes
 from ._scan import scan as scan_range
+from ._search import Claim
 from ._steps import drive_async
 from ._takeover import detect, detect_many, kill_port, reserve_port, validate_timeout
 
@@ -268,7 +269,8 @@ class PortManager:
         Release the lease when done (``async with lease:`` does).
 
         :param host: the address to bind, an IP literal; IPv6 picks AF_INET6 (IPv6 only)
-        :return: the :class:`Lease`; its ``socket`` is bound (without ``SO_REUSEADDR``)
+        :return: the :class:`Lease`; its ``socket`` is bound, and keeps rival servers off the
+            port (see the dev-servers guide, "restarts keep their port")
         :raises NoFreePortError: when no port of the range can be bound.
         :raises InvalidRangeError, InvalidMetadataError, ValueError: for bad arguments.
         """
@@ -470,7 +472,7 @@ class PortManager:
         owner_pid: int | None,
         *,
         roles: Sequence[str] | None,
-        claim: Callable[[int], bool] | None = None,
+        claim: Claim | None = None,
     ) -> list[Allocation]:
         span = await self._default_range() if range is None else PortRange.coerce(range)
         request = await drive_async(prepare(span, metadata, owner_pid, roles=roles))

@@ -35,6 +35,7 @@ from ._models import (
 )
 from ._probe import BindProber
 from ._registry_sync import SyncRegistry
+from ._search import Claim
 from ._steps import drive_sync
 
 if TYPE_CHECKING:
@@ -194,7 +195,7 @@ class SyncPortManager:
         owner_pid: int | None,
         *,
         roles: Sequence[str] | None,
-        claim: Callable[[int], bool] | None = None,
+        claim: Claim | None = None,
     ) -> list[Allocation]:
         span = self.get_range() if range is None else PortRange.coerce(range)
         request = drive_sync(prepare(span, metadata, owner_pid, roles=roles))
