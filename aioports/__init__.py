@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from ._errors import RegistryCorruptError as RegistryCorruptError
     from ._errors import RegistryError as RegistryError
     from ._errors import RegistryLockTimeoutError as RegistryLockTimeoutError
+    from ._errors import WaitTimeoutError as WaitTimeoutError
     from ._lease import Lease as Lease
     from ._manager import PortManager as PortManager
     from ._models import Allocation as Allocation
@@ -51,6 +52,9 @@ if TYPE_CHECKING:
     from ._sync import allocate_sync as allocate_sync
     from ._sync import lease_sync as lease_sync
     from ._sync import release_sync as release_sync
+    from ._sync import wait_until_free_sync as wait_until_free_sync
+    from ._sync import wait_until_listening_sync as wait_until_listening_sync
+    from ._wait import WaitResult as WaitResult
 
 #: public name -> the private module that defines it
 _SOURCES: dict[str, str] = {
@@ -72,6 +76,7 @@ _SOURCES: dict[str, str] = {
     "RegistryCorruptError": "_errors",
     "RegistryError": "_errors",
     "RegistryLockTimeoutError": "_errors",
+    "WaitTimeoutError": "_errors",
     "Lease": "_lease",
     "PortManager": "_manager",
     "Allocation": "_models",
@@ -89,6 +94,9 @@ _SOURCES: dict[str, str] = {
     "allocate_sync": "_sync",
     "lease_sync": "_sync",
     "release_sync": "_sync",
+    "wait_until_free_sync": "_sync",
+    "wait_until_listening_sync": "_sync",
+    "WaitResult": "_wait",
 }
 
 __all__ = (
@@ -124,10 +132,14 @@ __all__ = (
     "RepairResult",
     "Reservation",
     "ScanResult",
+    "WaitResult",
+    "WaitTimeoutError",
     "__version__",
     "allocate_sync",
     "lease_sync",
     "release_sync",
+    "wait_until_free_sync",
+    "wait_until_listening_sync",
 )
 
 

@@ -18,7 +18,8 @@ Every error the library raises derives from :class:`AioportsError`::
     │  └─ RegistryLockTimeoutError(RegistryError, TimeoutError)
     ├─ PermissionDeniedError(AioportsError, PermissionError)   .reason: a DenialReason
     ├─ ConfigError                                        an unusable range setting
-    └─ ProcessGoneError(AioportsError, ProcessLookupError)
+    ├─ ProcessGoneError(AioportsError, ProcessLookupError)
+    └─ WaitTimeoutError(AioportsError, TimeoutError)      a wait's condition did not hold in time
 
 Context lives in read-only attributes; the message is built from them. Every class
 pickles, so errors survive a trip between processes: the base records the arguments each
@@ -56,6 +57,7 @@ __all__ = (
     "RegistryCorruptError",
     "RegistryError",
     "RegistryLockTimeoutError",
+    "WaitTimeoutError",
 )
 
 
@@ -343,3 +345,27 @@ class ProcessGoneError(AioportsError, ProcessLookupError):
 class ConfigError(AioportsError):
     """Raised when the default range cannot be read: a malformed ``$AIOPORTS_RANGE`` or an
     unusable saved-settings file (the message says which and how to fix it)."""
+
+
+class WaitTimeoutError(AioportsError, TimeoutError):
+    """Raised by ``wait_until_listening`` and ``wait_until_free`` (``aioports wait``) when the
+    port did not reach the condition within the timeout."""
+
+    port: Context[int] = Context("The port waited for.")
+    condition: Context[str] = Context("What was waited for: ``listening`` or ``free``.")
+    timeout: Context[float] = Context("How long we waited, in seconds.")
+    pid: Context[int | None] = Context("The process whose tree had to listen, if one was given.")
+
+    def __init__(
+        self, port: int, condition: str, timeout: float, *, pid: int | None = None
+    ) -> None:
+        if condition == "free":
+            what = f"port {port} was still in use after {timeout:g} s"
+        else:
+            by = "" if pid is None else f" by PID {pid} or a descendant"
+            what = f"port {port} was not listening{by} after {timeout:g} s"
+        super().__init__(what)
+        self._port = port
+        self._condition = condition
+        self._timeout = timeout
+        self._pid = pid

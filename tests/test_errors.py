@@ -31,6 +31,7 @@ from aioports import (
     RegistryCorruptError,
     RegistryError,
     RegistryLockTimeoutError,
+    WaitTimeoutError,
 )
 
 ALLOCATION = Allocation(
@@ -83,6 +84,10 @@ CASES: list[tuple[AioportsError, str, object, str]] = [
      "owner_pid", "got -1"),
     (ArgumentTypeError("host", 5, "host must be an IP address, got 5"), "value", 5, "got 5"),
     (ConfigError("$AIOPORTS_RANGE: bad"), "args", ("$AIOPORTS_RANGE: bad",), "AIOPORTS_RANGE"),
+    (WaitTimeoutError(8000, "listening", 5.0, pid=42), "pid", 42,
+     "port 8000 was not listening by PID 42 or a descendant after 5 s"),
+    (WaitTimeoutError(8000, "free", 0.5), "condition", "free",
+     "port 8000 was still in use after 0.5 s"),
 ]  # fmt: skip
 
 
@@ -125,6 +130,7 @@ def test_every_exported_error_has_a_case() -> None:
         (InvalidRangeError, ValueError),
         (InvalidMetadataError, ValueError),
         (RegistryLockTimeoutError, TimeoutError),
+        (WaitTimeoutError, TimeoutError),
         (PermissionDeniedError, PermissionError),
         (ProcessGoneError, ProcessLookupError),
     ],

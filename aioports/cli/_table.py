@@ -37,6 +37,7 @@ already-loaded modules: ``--help`` and the parser cost next to nothing.
 from __future__ import annotations
 
 from . import _commands as commands
+from . import _wait as waiting
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -165,6 +166,10 @@ OPTIONS: dict[str, Option] = {
         Option("allow_other_users", "--allow-other-users", None,
                "as root, also end another user's process"),
         Option("yes", "--yes", None, "do not ask", short="-y"),
+        Option("free", "--free", None, "wait: until a server could start on the port"),
+        Option("timeout", "--timeout", "S", "wait: give up after S seconds (default 60)"),
+        Option("interval", "--interval", "S", "wait: look every S seconds (default 0.1)"),
+        Option("pid", "--pid", "PID", "wait: the listener must be PID or a descendant"),
     )
 }  # fmt: skip
 
@@ -243,6 +248,12 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "scan", "--scan", handler=commands.scan, schema="scan", args=_SPAN,
         example="--scan 3000-3999", help="the ports of a range that are in use, and by whom",
+    ),
+    Command(
+        "wait", None, handler=waiting.wait, schema="wait", args=(Arg("target", "PORT"),),
+        options=("free", "timeout", "interval", "pid"),
+        example="wait 8000 --timeout 30",
+        help="wait until a server listens on PORT (--free: until one could start there)",
     ),
     Command(
         "version", "--version", handler=commands.version, schema="version",
