@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ._errors import InvalidPortError as InvalidPortError
     from ._errors import InvalidRangeError as InvalidRangeError
     from ._errors import KillFailedError as KillFailedError
+    from ._errors import ManifestError as ManifestError
     from ._errors import NoFreePortError as NoFreePortError
     from ._errors import PermissionDeniedError as PermissionDeniedError
     from ._errors import PortAlreadyAllocatedError as PortAlreadyAllocatedError
@@ -63,6 +64,7 @@ _SOURCES: dict[str, str] = {
     "InvalidPortError": "_errors",
     "InvalidRangeError": "_errors",
     "KillFailedError": "_errors",
+    "ManifestError": "_errors",
     "NoFreePortError": "_errors",
     "PermissionDeniedError": "_errors",
     "PortAlreadyAllocatedError": "_errors",
@@ -107,6 +109,7 @@ __all__ = (
     "KillOutcome",
     "KillResult",
     "Lease",
+    "ManifestError",
     "NoFreePortError",
     "Occupier",
     "PermissionDeniedError",

@@ -18,6 +18,7 @@ Every error the library raises derives from :class:`AioportsError`::
     │  └─ RegistryLockTimeoutError(RegistryError, TimeoutError)
     ├─ PermissionDeniedError(AioportsError, PermissionError)   .reason: a DenialReason
     ├─ ConfigError                                        an unusable range setting
+    │  └─ ManifestError(ConfigError, ValueError)          an unusable project manifest
     └─ ProcessGoneError(AioportsError, ProcessLookupError)
 
 Context lives in read-only attributes; the message is built from them. Every class
@@ -47,6 +48,7 @@ __all__ = (
     "InvalidPortError",
     "InvalidRangeError",
     "KillFailedError",
+    "ManifestError",
     "NoFreePortError",
     "PermissionDeniedError",
     "PortAlreadyAllocatedError",
@@ -343,3 +345,28 @@ class ProcessGoneError(AioportsError, ProcessLookupError):
 class ConfigError(AioportsError):
     """Raised when the default range cannot be read: a malformed ``$AIOPORTS_RANGE`` or an
     unusable saved-settings file (the message says which and how to fix it)."""
+
+
+class ManifestError(ConfigError, ValueError):
+    """Raised when a project manifest (``.aioports.toml``, or ``[tool.aioports]`` in
+    ``pyproject.toml``), or the project file an app name is read from (``pyproject.toml``,
+    ``package.json``), cannot be used: not TOML (JSON), an unknown key, a value of the wrong
+    type, a bad port or range, a bad service or environment variable name, two services with
+    one env name or one preferred port. The message names the file, the key and what is
+    allowed.
+
+    A ``ValueError`` as :class:`tomllib.TOMLDecodeError` is: what the user wrote is at fault
+    (the command line exits 2 for it, as for any bad input)."""
+
+    path: Context[Path] = Context("The file.")
+    key: Context[str | None] = Context(
+        "The dotted key at fault (``tool.aioports.services.web.env``), or None for the file."
+    )
+    reason: Context[str] = Context("What is wrong, and what is allowed.")
+
+    def __init__(self, path: str | Path, key: str | None, reason: str) -> None:
+        where = "" if key is None else f" at {key}"
+        super().__init__(f"{path} is unusable{where}: {reason}")
+        self._path = Path(path)
+        self._key = key
+        self._reason = reason
