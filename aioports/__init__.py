@@ -37,18 +37,26 @@ if TYPE_CHECKING:
     from ._errors import RegistryLockTimeoutError as RegistryLockTimeoutError
     from ._lease import Lease as Lease
     from ._manager import PortManager as PortManager
+    from ._manifest import Manifest as Manifest
     from ._models import Allocation as Allocation
     from ._models import AllocationGroup as AllocationGroup
     from ._models import CleanupResult as CleanupResult
     from ._models import KillOutcome as KillOutcome
     from ._models import KillResult as KillResult
     from ._models import Occupier as Occupier
+    from ._models import PortKey as PortKey
     from ._models import PortRange as PortRange
     from ._models import PortStatus as PortStatus
     from ._models import ProbeResult as ProbeResult
+    from ._models import Pruned as Pruned
+    from ._models import PruneReason as PruneReason
+    from ._models import PruneResult as PruneResult
     from ._models import RepairResult as RepairResult
     from ._models import Reservation as Reservation
     from ._models import ScanResult as ScanResult
+    from ._named import EnsuredPort as EnsuredPort
+    from ._project import Project as Project
+    from ._project import find_project as find_project
     from ._sync import allocate_sync as allocate_sync
     from ._sync import lease_sync as lease_sync
     from ._sync import release_sync as release_sync
@@ -56,39 +64,47 @@ if TYPE_CHECKING:
 #: public name -> the private module that defines it
 _SOURCES: dict[str, str] = {
     "AioportsError": "_errors",
+    "Allocation": "_models",
+    "AllocationGroup": "_models",
     "ArgumentTypeError": "_errors",
+    "CleanupResult": "_models",
     "ConfigError": "_errors",
     "DenialReason": "_errors",
+    "EnsuredPort": "_named",
     "InvalidArgumentError": "_errors",
     "InvalidMetadataError": "_errors",
     "InvalidPortError": "_errors",
     "InvalidRangeError": "_errors",
     "KillFailedError": "_errors",
+    "KillOutcome": "_models",
+    "KillResult": "_models",
+    "Lease": "_lease",
+    "Manifest": "_manifest",
     "ManifestError": "_errors",
     "NoFreePortError": "_errors",
+    "Occupier": "_models",
     "PermissionDeniedError": "_errors",
     "PortAlreadyAllocatedError": "_errors",
     "PortInUseError": "_errors",
+    "PortKey": "_models",
+    "PortManager": "_manager",
+    "PortRange": "_models",
+    "PortStatus": "_models",
     "PortUnavailableError": "_errors",
+    "ProbeResult": "_models",
     "ProcessGoneError": "_errors",
+    "Project": "_project",
+    "PruneReason": "_models",
+    "PruneResult": "_models",
+    "Pruned": "_models",
     "RegistryCorruptError": "_errors",
     "RegistryError": "_errors",
     "RegistryLockTimeoutError": "_errors",
-    "Lease": "_lease",
-    "PortManager": "_manager",
-    "Allocation": "_models",
-    "AllocationGroup": "_models",
-    "CleanupResult": "_models",
-    "KillOutcome": "_models",
-    "KillResult": "_models",
-    "Occupier": "_models",
-    "PortRange": "_models",
-    "PortStatus": "_models",
-    "ProbeResult": "_models",
     "RepairResult": "_models",
     "Reservation": "_models",
     "ScanResult": "_models",
     "allocate_sync": "_sync",
+    "find_project": "_project",
     "lease_sync": "_sync",
     "release_sync": "_sync",
 }
@@ -101,6 +117,7 @@ __all__ = (
     "CleanupResult",
     "ConfigError",
     "DenialReason",
+    "EnsuredPort",
     "InvalidArgumentError",
     "InvalidMetadataError",
     "InvalidPortError",
@@ -109,18 +126,24 @@ __all__ = (
     "KillOutcome",
     "KillResult",
     "Lease",
+    "Manifest",
     "ManifestError",
     "NoFreePortError",
     "Occupier",
     "PermissionDeniedError",
     "PortAlreadyAllocatedError",
     "PortInUseError",
+    "PortKey",
     "PortManager",
     "PortRange",
     "PortStatus",
     "PortUnavailableError",
     "ProbeResult",
     "ProcessGoneError",
+    "Project",
+    "PruneReason",
+    "PruneResult",
+    "Pruned",
     "RegistryCorruptError",
     "RegistryError",
     "RegistryLockTimeoutError",
@@ -129,6 +152,7 @@ __all__ = (
     "ScanResult",
     "__version__",
     "allocate_sync",
+    "find_project",
     "lease_sync",
     "release_sync",
 )

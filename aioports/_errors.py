@@ -236,18 +236,26 @@ class NoFreePortError(PortUnavailableError):
     needed: Context[int] = Context("How many ports were asked for.")
     allocated: Context[int] = Context("How many ports of the range the registry holds.")
     busy: Context[int] = Context("How many ports of the range could not be bound.")
+    excluded: Context[int] = Context(
+        "How many ports of the range are never handed out automatically (browser-unsafe or "
+        "reserved by the kernel's ip_local_reserved_ports)."
+    )
 
-    def __init__(self, range: PortRange, *, needed: int = 1, allocated: int, busy: int) -> None:
+    def __init__(
+        self, range: PortRange, *, needed: int = 1, allocated: int, busy: int, excluded: int = 0
+    ) -> None:
         what = "free port" if needed == 1 else f"{needed} free ports"
+        skipped = f"{excluded} never handed out automatically, " if excluded else ""
         super().__init__(
             range.start,
             f"no {what} in range {range}: {allocated} allocated in the registry, "
-            f"{busy} busy or not bindable, {len(range)} in all",
+            f"{busy} busy or not bindable, {skipped}{len(range)} in all",
         )
         self._range = range
         self._needed = needed
         self._allocated = allocated
         self._busy = busy
+        self._excluded = excluded
 
 
 class RegistryError(AioportsError):

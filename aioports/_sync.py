@@ -29,11 +29,15 @@ from ._models import (
     Occupier,
     PortRange,
     ProbeResult,
+    PruneResult,
     RangeLike,
     RepairResult,
     validate_port,
 )
+from ._named import EnsuredPort, Request, ensure_ports, release_matching, selection
+from ._named import prepare as prepare_named
 from ._probe import BindProber
+from ._prune import stale_entries
 from ._registry_sync import SyncRegistry
 from ._steps import drive_sync
 
@@ -129,10 +133,127 @@ class SyncPortManager:
                 entries.pop(port)
         return ports
 
-    def list_allocations(self) -> list[Allocation]:
+    def list_allocations(
+        self, *, app: str | None = None, worktree: str | None = None, service: str | None = None
+    ) -> list[Allocation]:
         """See :meth:`PortManager.list_allocations`."""
+        chosen = selection(app, worktree, service, required=False)
         with self._registry.transaction() as entries:
-            return entries.allocations()
+            allocations = entries.allocations()
+        return [a for a in allocations if chosen.picks(a)] if chosen else allocations
+
+    # -- named ports ----------------------------------------------------------------
+
+    def ensure(
+        self,
+        service: str | None = None,
+        *,
+        app: str | None = None,
+        worktree: str | os.PathLike[str] | None = None,
+        preferred: int | None = None,
+        range: RangeLike | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        owner_pid: int | None = None,
+    ) -> Allocation:
+        """See :meth:`PortManager.ensure`."""
+        services = None if service is None else [service]
+        [ensured] = self._ensure(
+            services, app, worktree, preferred, range, metadata, owner_pid, every=False
+        )
+        return ensured.allocation
+
+    def ensure_services(
+        self,
+        services: Sequence[str] | None = None,
+        *,
+        app: str | None = None,
+        worktree: str | os.PathLike[str] | None = None,
+        range: RangeLike | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        owner_pid: int | None = None,
+    ) -> list[EnsuredPort]:
+        """See :meth:`PortManager.ensure_services`."""
+        return self._ensure(services, app, worktree, None, range, metadata, owner_pid, every=True)
+
+    def ensure_request(
+        self,
+        services: Sequence[str] | None,
+        *,
+        app: str | None = None,
+        worktree: str | os.PathLike[str] | None = None,
+        preferred: int | None = None,
+        range: RangeLike | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        owner_pid: int | None = None,
+        every: bool = True,
+    ) -> Request:
+        """The checked request of an ``ensure`` call, its project included, without touching
+        the registry: the command line shows the project it found."""
+        return drive_sync(
+            prepare_named(
+                services,
+                app=app,
+                worktree=worktree,
+                preferred=preferred,
+                range=range,
+                metadata=metadata,
+                owner_pid=owner_pid,
+                default_range=self.get_range,
+                every=every,
+            )
+        )
+
+    def ensure_requested(self, request: Request) -> list[EnsuredPort]:
+        """Record (or find) the ports of a request from :meth:`ensure_request`."""
+        registry = self._registry
+        with registry.transaction() as entries:
+            steps = ensure_ports(
+                entries,
+                request.wants,
+                self._prober,
+                registry.hostname,
+                skip=request.skip,
+                owner=request.owner,
+            )
+            return drive_sync(steps)
+
+    def _ensure(
+        self,
+        services: Sequence[str] | None,
+        app: str | None,
+        worktree: str | os.PathLike[str] | None,
+        preferred: int | None,
+        range: RangeLike | None,
+        metadata: Mapping[str, Any] | None,
+        owner_pid: int | None,
+        *,
+        every: bool,
+    ) -> list[EnsuredPort]:
+        request = self.ensure_request(
+            services,
+            app=app,
+            worktree=worktree,
+            preferred=preferred,
+            range=range,
+            metadata=metadata,
+            owner_pid=owner_pid,
+            every=every,
+        )
+        return self.ensure_requested(request)
+
+    def release_matching(
+        self, app: str | None = None, worktree: str | None = None, service: str | None = None
+    ) -> list[int]:
+        """See :meth:`PortManager.release_matching`."""
+        wanted = selection(app, worktree, service, required=True)
+        with self._registry.transaction() as entries:
+            return release_matching(entries, wanted)
+
+    def prune(self, *, dry_run: bool = False) -> PruneResult:
+        """See :meth:`PortManager.prune`."""
+        with self._registry.transaction(write=not dry_run) as entries:
+            pruned = drive_sync(stale_entries(entries, self._prober))
+        return PruneResult(tuple(pruned), dry_run=bool(dry_run))
 
     def cleanup(self) -> CleanupResult:
         """See :meth:`PortManager.cleanup`."""

@@ -17,7 +17,6 @@ next writer removes it under the lock. A file that does not decode is never over
 
 from __future__ import annotations
 
-import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import orjson
 from ._entries import Entries, decode, salvage
 from ._errors import RegistryCorruptError
 from ._files import READ_FLAGS, TEMP_FLAGS, is_temp_name, temp_path
+from ._host import here
 from ._models import ProcessIdentity
 from ._records import record
 from ._steps import Blocking, Steps
@@ -86,12 +86,16 @@ def is_stray_temp(name: str, prefix: str) -> bool:
 class RegistryCore:
     """What one registry file's transactions decide, and the bytes this process last saw."""
 
-    __slots__ = ("_last", "hostname", "path")
+    __slots__ = ("_last", "path", "place")
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.hostname = socket.gethostname()
+        self.place = here()
         self._last: tuple[bytes, Entries] | None = None
+
+    @property
+    def hostname(self) -> str:
+        return self.place.hostname
 
     @property
     def temp_prefix(self) -> str:
@@ -124,11 +128,11 @@ class RegistryCore:
         """The stored entries and a working copy without the provably dead owners' entries."""
         stored = yield from self.load(data)
         working = stored.copy()
-        owners = working.owners(self.hostname)
+        owners = working.owners(self.place)
         if owners:
             dead = yield Blocking(_dead_owners, (owners,))
             if dead:
-                working.drop_owned_by(dead, self.hostname)
+                working.drop_owned_by(dead, self.place)
         return stored, working
 
     def finish(self, stored: Entries, working: Entries) -> bytes | None:
