@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ._errors import ArgumentTypeError as ArgumentTypeError
     from ._errors import ConfigError as ConfigError
     from ._errors import DenialReason as DenialReason
+    from ._errors import EnvFileError as EnvFileError
     from ._errors import InvalidArgumentError as InvalidArgumentError
     from ._errors import InvalidMetadataError as InvalidMetadataError
     from ._errors import InvalidPortError as InvalidPortError
@@ -59,6 +60,7 @@ _SOURCES: dict[str, str] = {
     "ArgumentTypeError": "_errors",
     "ConfigError": "_errors",
     "DenialReason": "_errors",
+    "EnvFileError": "_errors",
     "InvalidArgumentError": "_errors",
     "InvalidMetadataError": "_errors",
     "InvalidPortError": "_errors",
@@ -101,6 +103,7 @@ __all__ = (
     "CleanupResult",
     "ConfigError",
     "DenialReason",
+    "EnvFileError",
     "InvalidArgumentError",
     "InvalidMetadataError",
     "InvalidPortError",
