@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ._errors import ArgumentTypeError as ArgumentTypeError
     from ._errors import ConfigError as ConfigError
     from ._errors import DenialReason as DenialReason
+    from ._errors import EnvFileError as EnvFileError
     from ._errors import InvalidArgumentError as InvalidArgumentError
     from ._errors import InvalidMetadataError as InvalidMetadataError
     from ._errors import InvalidPortError as InvalidPortError
@@ -71,6 +72,7 @@ _SOURCES: dict[str, str] = {
     "ConfigError": "_errors",
     "DenialReason": "_errors",
     "EnsuredPort": "_named",
+    "EnvFileError": "_errors",
     "InvalidArgumentError": "_errors",
     "InvalidMetadataError": "_errors",
     "InvalidPortError": "_errors",
@@ -118,6 +120,7 @@ __all__ = (
     "ConfigError",
     "DenialReason",
     "EnsuredPort",
+    "EnvFileError",
     "InvalidArgumentError",
     "InvalidMetadataError",
     "InvalidPortError",

@@ -17,6 +17,7 @@ Every error the library raises derives from :class:`AioportsError`::
     │  ├─ RegistryCorruptError                            unreadable, foreign or newer schema
     │  └─ RegistryLockTimeoutError(RegistryError, TimeoutError)
     ├─ PermissionDeniedError(AioportsError, PermissionError)   .reason: a DenialReason
+    ├─ EnvFileError                                       a .env file aioports cannot update
     ├─ ConfigError                                        an unusable range setting
     │  └─ ManifestError(ConfigError, ValueError)          an unusable project manifest
     └─ ProcessGoneError(AioportsError, ProcessLookupError)
@@ -43,6 +44,7 @@ __all__ = (
     "ArgumentTypeError",
     "ConfigError",
     "DenialReason",
+    "EnvFileError",
     "InvalidArgumentError",
     "InvalidMetadataError",
     "InvalidPortError",
@@ -377,4 +379,19 @@ class ManifestError(ConfigError, ValueError):
         super().__init__(f"{path} is unusable{where}: {reason}")
         self._path = Path(path)
         self._key = key
+        self._reason = reason
+
+
+class EnvFileError(AioportsError):
+    """Raised when ``aioports env --write`` (``write_block``) cannot update a ``.env`` file:
+    the path is a symbolic link, a folder, a FIFO or a device, its folder is missing, the file
+    is too large or has a broken aioports block, or the OS refused the read or the write.
+    Nothing was changed."""
+
+    path: Context[Path] = Context("The file.")
+    reason: Context[str] = Context("What is wrong.")
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        super().__init__(f"cannot update {path}: {reason}")
+        self._path = Path(path)
         self._reason = reason

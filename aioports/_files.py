@@ -25,6 +25,7 @@ __all__ = (
     "READ_FLAGS",
     "TEMP_FLAGS",
     "is_temp_name",
+    "read_file",
     "read_small_file",
     "replace_file",
     "sweep_dead_writers",
@@ -42,15 +43,28 @@ _TEMP_SUFFIX = ".tmp"
 
 
 def read_small_file(path: Path, limit: int) -> bytes:
-    """The bytes of the regular file ``path``, of at most ``limit`` bytes.
+    """The bytes of the regular file ``path``, of at most ``limit`` bytes (see
+    :func:`read_file`)."""
+    return read_file(path, limit)[0]
 
+
+def read_file(path: Path, limit: int, *, follow_links: bool = True) -> tuple[bytes, int]:
+    """The bytes of the regular file ``path``, of at most ``limit`` bytes, and its permission
+    bits.
+
+    :param follow_links: False to refuse a symbolic link at ``path`` (``ELOOP``)
     :raises FileNotFoundError: when there is no such file.
-    :raises OSError: with ``EINVAL`` ("not a regular file") for a FIFO, a device, a socket or
-        a folder, ``EFBIG`` for a file over ``limit``, and whatever the OS says otherwise.
+    :raises IsADirectoryError: for a folder.
+    :raises OSError: with ``EINVAL`` ("not a regular file") for a FIFO, a device or a socket,
+        ``EFBIG`` for a file over ``limit``, ``ELOOP`` for a link not followed, and whatever
+        the OS says otherwise.
     """
-    fd = os.open(path, READ_FLAGS)
+    flags = READ_FLAGS if follow_links else READ_FLAGS | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags)
     try:
         info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "it is a folder", str(path))
         if not stat.S_ISREG(info.st_mode):
             raise OSError(errno.EINVAL, "not a regular file", str(path))
         if info.st_size > limit:
@@ -62,7 +76,7 @@ def read_small_file(path: Path, limit: int) -> bytes:
             size += len(chunk)
             if size > limit:  # it grew while we read
                 raise OSError(errno.EFBIG, f"over {limit} bytes", str(path))
-        return b"".join(chunks)
+        return b"".join(chunks), stat.S_IMODE(info.st_mode)
     finally:
         os.close(fd)
 

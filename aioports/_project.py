@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ._errors import InvalidArgumentError, ManifestError
+from ._errors import ConfigError, InvalidArgumentError, ManifestError
 from ._git import Checkout, read_checkout
 from ._manifest import (
     MANIFEST_NAME,
@@ -112,7 +112,7 @@ def _package_name(path: Path) -> str | None:
     try:
         data = read_small_file(path, _MAX_PACKAGE_JSON_BYTES)
     except OSError as exc:
-        raise ManifestError(path, None, f"cannot read it: {exc.strerror or exc}") from exc
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
     try:
         document = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -141,6 +141,7 @@ def find_project(start: Path | None = None) -> Project:
 
     :raises ManifestError: when the nearest manifest, or a project file an app name is read
         from, is unusable.
+    :raises ConfigError: when such a file cannot be read at all (a FIFO, refused).
     :raises InvalidArgumentError: when ``start`` is not an existing folder.
     """
     origin = _start(start)
@@ -163,7 +164,7 @@ def find_project(start: Path | None = None) -> Project:
                 manifest = manifest_from(document, path)
             if name == PYPROJECT_NAME and pyproject_name is None:
                 pyproject_name = _project_name(path, document)
-        if os.path.isfile(folder / PACKAGE_JSON_NAME):
+        if os.path.lexists(folder / PACKAGE_JSON_NAME):
             root = root or folder
             package_jsons.append(folder / PACKAGE_JSON_NAME)
         if os.path.lexists(folder / ".git"):

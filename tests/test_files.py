@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from processes import exited_pid
 
-from aioports._files import is_temp_name, read_small_file, replace_file, temp_path
+from aioports._files import is_temp_name, read_file, read_small_file, replace_file, temp_path
 
 
 def test_read_small_file(tmp_path: Path) -> None:
@@ -30,8 +30,20 @@ def test_read_small_file_refuses_what_is_no_regular_file(tmp_path: Path) -> None
     os.mkfifo(fifo)  # would hang a blocking open
     with pytest.raises(OSError, match="not a regular file"):
         read_small_file(fifo, 10)
-    with pytest.raises(OSError, match="not a regular file"):
+    with pytest.raises(IsADirectoryError, match="it is a folder"):
         read_small_file(tmp_path, 10)
+
+
+def test_read_file_can_refuse_links(tmp_path: Path) -> None:
+    target = tmp_path / "target"
+    target.write_bytes(b"x")
+    target.chmod(0o640)
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    assert read_file(link, 10) == (b"x", 0o640)
+    with pytest.raises(OSError, match="Too many levels") as caught:
+        read_file(link, 10, follow_links=False)
+    assert caught.value.errno == errno.ELOOP
 
 
 def test_temp_names_are_unpredictable_and_recognised(tmp_path: Path) -> None:

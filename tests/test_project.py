@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from aioports import InvalidArgumentError, ManifestError
+from aioports import ConfigError, InvalidArgumentError, ManifestError
 from aioports._project import Project, find_project
 
 GIT = shutil.which("git")
@@ -305,6 +305,14 @@ def test_a_linked_worktree_read_from_files_alone(tmp_path: Path) -> None:
     project = find_project(tmp_path / "wt")
     assert (project.app, project.branch, project.linked) == ("main-checkout", "topic", True)
     assert project.worktree == str(tmp_path / "wt")
+
+
+def test_an_unreadable_package_json_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "p").mkdir()
+    os.mkfifo(tmp_path / "p" / "package.json")  # must not hang
+    with pytest.raises(ConfigError, match="not a regular file") as caught:
+        find_project(tmp_path / "p")
+    assert not isinstance(caught.value, ManifestError)
 
 
 def test_bad_starting_folders(tmp_path: Path) -> None:
