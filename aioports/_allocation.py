@@ -112,16 +112,23 @@ def record(
             metadata=request.metadata,
             pid=os.getpid(),
             hostname=hostname,
-            owner_pid=None if owner is None else owner.pid,
-            owner_create_time=None if owner is None else owner.create_time,
-            owner_token=None if owner is None else owner.token,
-            owner_pidns=request.owner_pidns,
             group=group,
             role=None if roles is None else roles[index],
+            **owner_fields(owner, request.owner_pidns),
         )
         entries.add(allocation)
         allocations.append(allocation)
     return allocations
+
+
+def owner_fields(owner: ProcessIdentity | None, namespace: str | None) -> dict[str, Any]:
+    """The fields of an entry that name its owner process (all None for no owner)."""
+    return {
+        "owner_pid": None if owner is None else owner.pid,
+        "owner_create_time": None if owner is None else owner.create_time,
+        "owner_token": None if owner is None else owner.token,
+        "owner_pidns": namespace,
+    }
 
 
 def role_names(count: int, roles: Sequence[str] | str | None) -> list[str]:

@@ -32,7 +32,7 @@ from ._models import (
     ScanResult,
     validate_port,
 )
-from ._named import EnsuredPort, ensure_ports, release_matching, selection
+from ._named import Call, EnsuredPort, ensure_ports, release_matching, selection
 from ._named import prepare as prepare_named
 from ._probe import BindProber
 from ._prune import stale_entries
@@ -277,9 +277,8 @@ class PortManager:
         :raises ManifestError: when the project's manifest is unusable.
         """
         services = None if service is None else [service]
-        [ensured] = await self._ensure(
-            services, app, worktree, preferred, range, metadata, owner_pid, every=False
-        )
+        call = Call(services, app, worktree, preferred, range, metadata, owner_pid)
+        [ensured] = await self._ensure(call)
         return ensured.allocation
 
     async def ensure_services(
@@ -298,9 +297,8 @@ class PortManager:
         :return: one :class:`EnsuredPort` per service, in order, saying whether it is new
             and which environment variable it goes in
         """
-        return await self._ensure(
-            services, app, worktree, None, range, metadata, owner_pid, every=True
-        )
+        call = Call(services, app, worktree, None, range, metadata, owner_pid, every=True)
+        return await self._ensure(call)
 
     async def release_matching(
         self, app: str | None = None, worktree: str | None = None, service: str | None = None
@@ -325,31 +323,8 @@ class PortManager:
             pruned = await drive_async(stale_entries(entries, self._prober))
         return PruneResult(tuple(pruned), dry_run=bool(dry_run))
 
-    async def _ensure(
-        self,
-        services: Sequence[str] | None,
-        app: str | None,
-        worktree: str | os.PathLike[str] | None,
-        preferred: int | None,
-        range: RangeLike | None,
-        metadata: Mapping[str, Any] | None,
-        owner_pid: int | None,
-        *,
-        every: bool,
-    ) -> list[EnsuredPort]:
-        request = await drive_async(
-            prepare_named(
-                services,
-                app=app,
-                worktree=worktree,
-                preferred=preferred,
-                range=range,
-                metadata=metadata,
-                owner_pid=owner_pid,
-                default_range=self.get_range,
-                every=every,
-            )
-        )
+    async def _ensure(self, call: Call) -> list[EnsuredPort]:
+        request = await drive_async(prepare_named(call, self.get_range))
         registry = self._registry
         async with registry.transaction() as entries:
             steps = ensure_ports(

@@ -14,7 +14,6 @@ alike.
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _checks, _records
-from ._allocation import json_object, owner_of
+from ._allocation import json_object, owner_fields, owner_of
 from ._entries import MAX_KEY_PART, Entries, is_key_part
 from ._errors import ArgumentTypeError, InvalidArgumentError, shown
 from ._models import (
@@ -44,6 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = (
     "DEFAULT_SERVICE",
+    "Call",
     "EnsuredPort",
     "Request",
     "Selection",
@@ -205,10 +205,7 @@ def ensure_ports(
             metadata=wanted.metadata,
             pid=os.getpid(),
             hostname=hostname,
-            owner_pid=None if identity is None else identity.pid,
-            owner_create_time=None if identity is None else identity.create_time,
-            owner_token=None if identity is None else identity.token,
-            owner_pidns=namespace,
+            **owner_fields(identity, namespace),
             app=wanted.key.app,
             worktree=wanted.key.worktree,
             service=wanted.key.service,
@@ -219,15 +216,7 @@ def ensure_ports(
 
 
 def plan(
-    services: Sequence[str] | None,
-    *,
-    app: str | None,
-    worktree: str | os.PathLike[str] | None,
-    preferred: object,
-    span: PortRange | None,
-    metadata: Mapping[str, Any] | None,
-    default_range: Callable[[], PortRange],
-    every: bool,
+    call: Call, span: PortRange | None, default_range: Callable[[], PortRange]
 ) -> tuple[Project, list[Want]]:
     """The project and the wants of one ``ensure`` call: every argument checked, the
     defaults read from the project (a blocking step: it reads the manifest and ``.git``).
@@ -240,8 +229,9 @@ def plan(
     """
     from ._project import find_project
 
-    chosen_app = None if app is None else key_part("app", app)
-    folder = None if worktree is None else _worktree_folder(worktree)
+    services, preferred, every = call.services, call.preferred, call.every
+    chosen_app = None if call.app is None else key_part("app", call.app)
+    folder = None if call.worktree is None else _worktree_folder(call.worktree)
     project = find_project(folder)
     manifest = project.manifest
     listed = {} if manifest is None else {s.name: s for s in manifest.services}
@@ -264,7 +254,7 @@ def plan(
         )
     if span is None:
         span = manifest.range if manifest is not None and manifest.range else default_range()
-    extra = dict(metadata or {})
+    extra = dict(call.metadata or {})
     if project.branch is not None:
         extra.setdefault("branch", project.branch)
     wants = []
@@ -315,44 +305,42 @@ class Request:
     skip: frozenset[int]
 
 
-def prepare(
-    services: Sequence[str] | None,
-    *,
-    app: str | None,
-    worktree: str | os.PathLike[str] | None,
-    preferred: object,
-    range: RangeLike | None,
-    metadata: Mapping[str, Any] | None,
-    owner_pid: int | None,
-    default_range: Callable[[], PortRange],
-    every: bool,
-) -> Steps[Request]:
+@_records.record
+class Call:
+    """The arguments of one ``ensure`` call, as the caller gave them (see
+    :meth:`PortManager.ensure`).
+
+    :ivar services: the services asked for, or None for the project's
+    :ivar every: with ``services`` None, every service of the manifest (else its first)
+    """
+
+    services: Sequence[str] | None
+    app: str | None = None
+    worktree: str | os.PathLike[str] | None = None
+    preferred: object = None
+    range: RangeLike | None = None
+    metadata: Mapping[str, Any] | None = None
+    owner_pid: int | None = None
+    every: bool = False
+
+
+def prepare(call: Call, default_range: Callable[[], PortRange]) -> Steps[Request]:
     """Check an ``ensure`` call and read its project; see :func:`plan`.
 
+    :param default_range: the range when neither the call nor the manifest gives one
     :raises ProcessGoneError: when ``owner_pid`` names no process.
     """
     from ._hygiene import excluded_ports
 
-    span = None if range is None else PortRange.coerce(range)
+    services = call.services
+    span = None if call.range is None else PortRange.coerce(call.range)
     if services is not None and (isinstance(services, str) or not isinstance(services, Sequence)):
         message = f"services must be a list of service names, got {shown(services)}"
         raise ArgumentTypeError("services", services, message)
-    project, wants = yield Blocking(
-        functools.partial(
-            plan,
-            services,
-            app=app,
-            worktree=worktree,
-            preferred=preferred,
-            span=span,
-            metadata=metadata,
-            default_range=default_range,
-            every=every,
-        )
-    )
+    project, wants = yield Blocking(plan, (call, span, default_range))
     owner = None
-    if owner_pid is not None:
-        owner = yield Blocking(owner_of, (_checks.owner_pid(owner_pid),))
+    if call.owner_pid is not None:
+        owner = yield Blocking(owner_of, (_checks.owner_pid(call.owner_pid),))
     return Request(project, wants, owner, excluded_ports())
 
 

@@ -34,7 +34,7 @@ from ._models import (
     RepairResult,
     validate_port,
 )
-from ._named import EnsuredPort, Request, ensure_ports, release_matching, selection
+from ._named import Call, EnsuredPort, Request, ensure_ports, release_matching, selection
 from ._named import prepare as prepare_named
 from ._probe import BindProber
 from ._prune import stale_entries
@@ -157,9 +157,8 @@ class SyncPortManager:
     ) -> Allocation:
         """See :meth:`PortManager.ensure`."""
         services = None if service is None else [service]
-        [ensured] = self._ensure(
-            services, app, worktree, preferred, range, metadata, owner_pid, every=False
-        )
+        call = Call(services, app, worktree, preferred, range, metadata, owner_pid)
+        [ensured] = self.ensure_ports(self.ensure_request(call))
         return ensured.allocation
 
     def ensure_services(
@@ -173,37 +172,15 @@ class SyncPortManager:
         owner_pid: int | None = None,
     ) -> list[EnsuredPort]:
         """See :meth:`PortManager.ensure_services`."""
-        return self._ensure(services, app, worktree, None, range, metadata, owner_pid, every=True)
+        call = Call(services, app, worktree, None, range, metadata, owner_pid, every=True)
+        return self.ensure_ports(self.ensure_request(call))
 
-    def ensure_request(
-        self,
-        services: Sequence[str] | None,
-        *,
-        app: str | None = None,
-        worktree: str | os.PathLike[str] | None = None,
-        preferred: int | None = None,
-        range: RangeLike | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        owner_pid: int | None = None,
-        every: bool = True,
-    ) -> Request:
+    def ensure_request(self, call: Call) -> Request:
         """The checked request of an ``ensure`` call, its project included, without touching
         the registry: the command line shows the project it found."""
-        return drive_sync(
-            prepare_named(
-                services,
-                app=app,
-                worktree=worktree,
-                preferred=preferred,
-                range=range,
-                metadata=metadata,
-                owner_pid=owner_pid,
-                default_range=self.get_range,
-                every=every,
-            )
-        )
+        return drive_sync(prepare_named(call, self.get_range))
 
-    def ensure_requested(self, request: Request) -> list[EnsuredPort]:
+    def ensure_ports(self, request: Request) -> list[EnsuredPort]:
         """Record (or find) the ports of a request from :meth:`ensure_request`."""
         registry = self._registry
         with registry.transaction() as entries:
@@ -216,30 +193,6 @@ class SyncPortManager:
                 owner=request.owner,
             )
             return drive_sync(steps)
-
-    def _ensure(
-        self,
-        services: Sequence[str] | None,
-        app: str | None,
-        worktree: str | os.PathLike[str] | None,
-        preferred: int | None,
-        range: RangeLike | None,
-        metadata: Mapping[str, Any] | None,
-        owner_pid: int | None,
-        *,
-        every: bool,
-    ) -> list[EnsuredPort]:
-        request = self.ensure_request(
-            services,
-            app=app,
-            worktree=worktree,
-            preferred=preferred,
-            range=range,
-            metadata=metadata,
-            owner_pid=owner_pid,
-            every=every,
-        )
-        return self.ensure_requested(request)
 
     def release_matching(
         self, app: str | None = None, worktree: str | None = None, service: str | None = None
