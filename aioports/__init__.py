@@ -39,12 +39,16 @@ if TYPE_CHECKING:
     from ._models import Allocation as Allocation
     from ._models import AllocationGroup as AllocationGroup
     from ._models import CleanupResult as CleanupResult
+    from ._models import Explanation as Explanation
+    from ._models import ExplanationStatus as ExplanationStatus
     from ._models import KillOutcome as KillOutcome
     from ._models import KillResult as KillResult
     from ._models import Occupier as Occupier
     from ._models import PortRange as PortRange
     from ._models import PortStatus as PortStatus
     from ._models import ProbeResult as ProbeResult
+    from ._models import Reason as Reason
+    from ._models import ReasonCode as ReasonCode
     from ._models import RepairResult as RepairResult
     from ._models import Reservation as Reservation
     from ._models import ScanResult as ScanResult
@@ -77,12 +81,16 @@ _SOURCES: dict[str, str] = {
     "Allocation": "_models",
     "AllocationGroup": "_models",
     "CleanupResult": "_models",
+    "Explanation": "_models",
+    "ExplanationStatus": "_models",
     "KillOutcome": "_models",
     "KillResult": "_models",
     "Occupier": "_models",
     "PortRange": "_models",
     "PortStatus": "_models",
     "ProbeResult": "_models",
+    "Reason": "_models",
+    "ReasonCode": "_models",
     "RepairResult": "_models",
     "Reservation": "_models",
     "ScanResult": "_models",
@@ -99,6 +107,8 @@ __all__ = (
     "CleanupResult",
     "ConfigError",
     "DenialReason",
+    "Explanation",
+    "ExplanationStatus",
     "InvalidArgumentError",
     "InvalidMetadataError",
     "InvalidPortError",
@@ -118,6 +128,8 @@ __all__ = (
     "PortUnavailableError",
     "ProbeResult",
     "ProcessGoneError",
+    "Reason",
+    "ReasonCode",
     "RegistryCorruptError",
     "RegistryError",
     "RegistryLockTimeoutError",
