@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from ._models import Allocation as Allocation
     from ._models import AllocationGroup as AllocationGroup
     from ._models import CleanupResult as CleanupResult
+    from ._models import Explanation as Explanation
+    from ._models import ExplanationStatus as ExplanationStatus
     from ._models import KillOutcome as KillOutcome
     from ._models import KillResult as KillResult
     from ._models import Occupier as Occupier
@@ -49,9 +51,11 @@ if TYPE_CHECKING:
     from ._models import PortRange as PortRange
     from ._models import PortStatus as PortStatus
     from ._models import ProbeResult as ProbeResult
-    from ._models import Pruned as Pruned
     from ._models import PruneReason as PruneReason
     from ._models import PruneResult as PruneResult
+    from ._models import Pruned as Pruned
+    from ._models import Reason as Reason
+    from ._models import ReasonCode as ReasonCode
     from ._models import RepairResult as RepairResult
     from ._models import Reservation as Reservation
     from ._models import ScanResult as ScanResult
@@ -73,6 +77,8 @@ _SOURCES: dict[str, str] = {
     "DenialReason": "_errors",
     "EnsuredPort": "_named",
     "EnvFileError": "_errors",
+    "Explanation": "_models",
+    "ExplanationStatus": "_models",
     "InvalidArgumentError": "_errors",
     "InvalidMetadataError": "_errors",
     "InvalidPortError": "_errors",
@@ -99,6 +105,8 @@ _SOURCES: dict[str, str] = {
     "PruneReason": "_models",
     "PruneResult": "_models",
     "Pruned": "_models",
+    "Reason": "_models",
+    "ReasonCode": "_models",
     "RegistryCorruptError": "_errors",
     "RegistryError": "_errors",
     "RegistryLockTimeoutError": "_errors",
@@ -121,6 +129,8 @@ __all__ = (
     "DenialReason",
     "EnsuredPort",
     "EnvFileError",
+    "Explanation",
+    "ExplanationStatus",
     "InvalidArgumentError",
     "InvalidMetadataError",
     "InvalidPortError",
@@ -147,6 +157,8 @@ __all__ = (
     "PruneReason",
     "PruneResult",
     "Pruned",
+    "Reason",
+    "ReasonCode",
     "RegistryCorruptError",
     "RegistryError",
     "RegistryLockTimeoutError",

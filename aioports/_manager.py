@@ -20,6 +20,7 @@ from ._models import (
     Allocation,
     AllocationGroup,
     CleanupResult,
+    Explanation,
     KillResult,
     Occupier,
     PortRange,
@@ -415,6 +416,27 @@ class PortManager:
         """
         port = validate_port(port)
         return _result(port, self._prober.status(port))
+
+    async def explain(self, port: int) -> Explanation:
+        """Everything that stands between a server and ``port``, each a :class:`Reason` with
+        its facts: its registry entry (and whether its owner lives), every process holding
+        it, TIME_WAIT leftovers, a privileged port, the default range; and the verdict
+        (``free``, ``in_use``, ``allocated`` or ``denied``). A snapshot, like :meth:`probe`.
+
+        :raises InvalidPortError: when ``port`` is not a port number.
+        :raises RegistryError: when the registry cannot be read.
+        """
+        from ._errors import ConfigError
+        from ._explain import explain_port
+
+        port = validate_port(port)
+        async with self._registry.transaction() as entries:
+            allocation = entries.get(port)
+        try:
+            span: PortRange | None = await self._default_range()
+        except ConfigError:  # the port is still worth explaining
+            span = None
+        return await anyio.to_thread.run_sync(explain_port, self._prober, port, allocation, span)
 
     # -- occupiers --------------------------------------------------------------------
 

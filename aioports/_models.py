@@ -16,6 +16,8 @@ __all__ = (
     "Allocation",
     "AllocationGroup",
     "CleanupResult",
+    "Explanation",
+    "ExplanationStatus",
     "KillOutcome",
     "KillResult",
     "Occupier",
@@ -28,6 +30,8 @@ __all__ = (
     "Pruned",
     "ProbeResult",
     "RangeLike",
+    "Reason",
+    "ReasonCode",
     "RepairResult",
     "Reservation",
     "ScanResult",
@@ -467,6 +471,84 @@ class ScanResult(Record):
             for entry in data["in_use"]:
                 entry["occupiers"] = to_json(self.holders(entry["port"]))
         return data | {"elapsed": self.elapsed}
+
+
+class ReasonCode(enum.StrEnum):
+    """What stands between a server and a port (:class:`Reason`)."""
+
+    #: a live registry entry promises the port to a server (facts: ``allocation``,
+    #: ``owner_pid``, ``owner_alive``, ``age_seconds``, ``app``, ``worktree``, ``service``)
+    ALLOCATED = "allocated"
+    #: a process holds it (facts: ``pid``, ``name``, ``user``, ``uid``, ``addresses``,
+    #: ``state``); one reason per holder, a pre-fork server's workers too
+    HELD = "held"
+    #: only closed connections linger (facts: ``state``, ``addresses``): a server that sets
+    #: ``SO_REUSEADDR`` can bind it, one that does not cannot yet
+    TIME_WAIT = "time_wait"
+    #: this user may not bind it (facts: ``unprivileged_port_start``)
+    PRIVILEGED = "privileged"
+    #: browsers refuse to connect to it (``ERR_UNSAFE_PORT``)
+    BROWSER_UNSAFE = "browser_unsafe"
+    #: it is in the kernel's ``ip_local_reserved_ports``
+    RESERVED = "reserved"
+    #: it is inside the kernel's ephemeral range, where outgoing connections take ports
+    EPHEMERAL = "ephemeral"
+    #: it is outside the default range, so ``allocate`` never hands it out (facts: ``range``)
+    OUTSIDE_RANGE = "outside_range"
+
+
+@record
+class Reason(Record):
+    """One thing that stands between a server and a port, with its facts.
+
+    :ivar code: what it is
+    :ivar message: it in one sentence
+    :ivar facts: its details as JSON values by name (:class:`ReasonCode` lists them);
+        ``to_dict()`` puts them beside ``code``
+    """
+
+    code: ReasonCode
+    message: str
+    facts: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code.value, **to_json(self.facts), "message": self.message}
+
+
+class ExplanationStatus(enum.StrEnum):
+    """The verdict of :meth:`PortManager.explain`, the strongest reason first."""
+
+    #: a server could start on the port now, and no registry entry promises it
+    FREE = "free"
+    #: a socket holds it
+    IN_USE = "in_use"
+    #: a server could bind it now, but a live registry entry promises it to another server
+    ALLOCATED = "allocated"
+    #: this user may not bind it (a privileged port)
+    DENIED = "denied"
+
+
+@record
+class Explanation(Record):
+    """Everything that stands between a server and a port (a snapshot, like a probe).
+
+    :ivar port: the port
+    :ivar status: the verdict
+    :ivar reasons: each thing found, the ones that block first; empty for a port with
+        nothing against it
+    :ivar message: the verdict in one sentence
+    """
+
+    _json_keys: ClassVar[tuple[str, ...]] = ("port", "status", "reasons", "message")
+
+    port: int
+    status: ExplanationStatus
+    reasons: tuple[Reason, ...]
+    message: str
+
+    def reason(self, code: ReasonCode) -> Reason | None:
+        """The first reason with ``code``, or None."""
+        return next((r for r in self.reasons if r.code is code), None)
 
 
 @record

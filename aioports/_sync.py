@@ -26,6 +26,7 @@ from ._models import (
     Allocation,
     AllocationGroup,
     CleanupResult,
+    Explanation,
     Occupier,
     PortRange,
     ProbeResult,
@@ -58,7 +59,7 @@ class SyncPortManager:
     :param lock_timeout: seconds to wait for another process's hold on the registry
     """
 
-    __slots__ = ("_prober", "_range", "_registry")
+    __slots__ = ("_lock_timeout", "_prober", "_range", "_registry")
 
     def __init__(
         self,
@@ -69,6 +70,7 @@ class SyncPortManager:
     ) -> None:
         lock_timeout = _checks.seconds("lock_timeout", lock_timeout)
         path, chosen = registry_location(registry_path)
+        self._lock_timeout = lock_timeout
         self._range = None if range is None else PortRange.coerce(range)
         self._registry = SyncRegistry(path, lock_timeout=lock_timeout, shared=chosen)
         self._prober = BindProber()
@@ -284,6 +286,20 @@ class SyncPortManager:
         port = validate_port(port)
         return ProbeResult(port=port, status=self._prober.status(port))
 
+    def explain(self, port: int) -> Explanation:
+        """See :meth:`PortManager.explain`."""
+        from ._errors import ConfigError
+        from ._explain import explain_port
+
+        port = validate_port(port)
+        with self._registry.transaction() as entries:
+            allocation = entries.get(port)
+        try:
+            span: PortRange | None = self.get_range()
+        except ConfigError:  # the port is still worth explaining
+            span = None
+        return explain_port(self._prober, port, allocation, span)
+
     def detect_occupiers_by_port(self, ports: Iterable[int]) -> dict[int, list[Occupier]]:
         """See :meth:`PortManager.detect_occupiers_by_port`."""
         from ._occupier import occupiers_by_port
@@ -307,7 +323,9 @@ class SyncPortManager:
         from ._manager import PortManager
 
         # The range as given (None: the manager resolves the default when it needs it).
-        manager = PortManager(self.registry_path, range=self._range)
+        manager = PortManager(
+            self.registry_path, range=self._range, lock_timeout=self._lock_timeout
+        )
 
         async def main() -> T:
             return await func(manager)
