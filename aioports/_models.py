@@ -16,14 +16,22 @@ __all__ = (
     "Allocation",
     "AllocationGroup",
     "CleanupResult",
+    "Explanation",
+    "ExplanationStatus",
     "KillOutcome",
     "KillResult",
     "Occupier",
+    "PortKey",
     "PortRange",
     "PortStatus",
     "ProcessIdentity",
+    "PruneReason",
+    "PruneResult",
+    "Pruned",
     "ProbeResult",
     "RangeLike",
+    "Reason",
+    "ReasonCode",
     "RepairResult",
     "Reservation",
     "ScanResult",
@@ -173,6 +181,12 @@ class Allocation(Record):
         ticks since boot), so a stepped system clock does not release a live owner's port
     :ivar group: the id of the group allocated together with it, if any
     :ivar role: its role within that group, if any
+    :ivar app: the application of a named port (:meth:`PortManager.ensure`), else None
+    :ivar worktree: the worktree of a named port: the absolute path of its top-level folder
+    :ivar service: the service of a named port; ``(app, worktree, service)`` is its key
+    :ivar owner_pidns: the owner's PID namespace (Linux: ``pid:[4026531836]``), so a process
+        in another namespace (a container) never reclaims it on the evidence of a PID that
+        means nothing outside that namespace
     """
 
     port: int
@@ -185,6 +199,49 @@ class Allocation(Record):
     owner_token: str | None = None
     group: str | None = None
     role: str | None = None
+    app: str | None = None
+    worktree: str | None = None
+    service: str | None = None
+    owner_pidns: str | None = None
+
+    @property
+    def key(self) -> PortKey | None:
+        """The key of a named port, None for a one-shot allocation."""
+        if self.app is None or self.worktree is None or self.service is None:
+            return None
+        return PortKey(self.app, self.worktree, self.service)
+
+    def matches(
+        self, *, app: str | None = None, worktree: str | None = None, service: str | None = None
+    ) -> bool:
+        """Whether it belongs to ``app``, ``worktree`` and ``service`` (None: any).
+
+        A named port matches on its key; a one-shot allocation on the ``app``, ``worktree``
+        and ``service`` it carries in its metadata, as ``allocate --app`` stores them.
+        """
+        wanted = (("app", app), ("worktree", worktree), ("service", service))
+        return all(value is None or self._part(name) == value for name, value in wanted)
+
+    def _part(self, name: str) -> object:
+        own = getattr(self, name)
+        return self.metadata.get(name) if own is None else own
+
+
+@record
+class PortKey(Record):
+    """What names a port that stays the same across restarts.
+
+    :ivar app: the application (``shop``)
+    :ivar worktree: the absolute path of the git worktree (or project folder) it runs from
+    :ivar service: the service within the app (``web``)
+    """
+
+    app: str
+    worktree: str
+    service: str
+
+    def __str__(self) -> str:
+        return f"{self.app}/{self.service}"
 
 
 @record
@@ -221,6 +278,42 @@ class CleanupResult(Record):
     def cleaned(self) -> bool:
         """Always True: a cleanup that returns has emptied the registry."""
         return True
+
+
+class PruneReason(enum.StrEnum):
+    """Why ``prune()`` found an entry stale.
+
+    :cvar OWNER_GONE: its owner process has exited (or its PID now names another process)
+    :cvar WORKTREE_GONE: a named port whose worktree folder no longer exists, and nothing
+        listens on the port
+    """
+
+    OWNER_GONE = "owner_gone"
+    WORKTREE_GONE = "worktree_gone"
+
+
+@record
+class Pruned(Record):
+    """One stale entry that ``prune()`` removed (or, in a dry run, would remove).
+
+    :ivar allocation: the entry
+    :ivar reason: why it is stale
+    """
+
+    allocation: Allocation
+    reason: PruneReason
+
+
+@record
+class PruneResult(Record):
+    """What ``prune()`` found.
+
+    :ivar pruned: the stale entries, by port
+    :ivar dry_run: True when nothing was removed
+    """
+
+    pruned: tuple[Pruned, ...]
+    dry_run: bool = False
 
 
 @record
@@ -378,6 +471,84 @@ class ScanResult(Record):
             for entry in data["in_use"]:
                 entry["occupiers"] = to_json(self.holders(entry["port"]))
         return data | {"elapsed": self.elapsed}
+
+
+class ReasonCode(enum.StrEnum):
+    """What stands between a server and a port (:class:`Reason`)."""
+
+    #: a live registry entry promises the port to a server (facts: ``allocation``,
+    #: ``owner_pid``, ``owner_alive``, ``age_seconds``, ``app``, ``worktree``, ``service``)
+    ALLOCATED = "allocated"
+    #: a process holds it (facts: ``pid``, ``name``, ``user``, ``uid``, ``addresses``,
+    #: ``state``); one reason per holder, a pre-fork server's workers too
+    HELD = "held"
+    #: only closed connections linger (facts: ``state``, ``addresses``): a server that sets
+    #: ``SO_REUSEADDR`` can bind it, one that does not cannot yet
+    TIME_WAIT = "time_wait"
+    #: this user may not bind it (facts: ``unprivileged_port_start``)
+    PRIVILEGED = "privileged"
+    #: browsers refuse to connect to it (``ERR_UNSAFE_PORT``)
+    BROWSER_UNSAFE = "browser_unsafe"
+    #: it is in the kernel's ``ip_local_reserved_ports``
+    RESERVED = "reserved"
+    #: it is inside the kernel's ephemeral range, where outgoing connections take ports
+    EPHEMERAL = "ephemeral"
+    #: it is outside the default range, so ``allocate`` never hands it out (facts: ``range``)
+    OUTSIDE_RANGE = "outside_range"
+
+
+@record
+class Reason(Record):
+    """One thing that stands between a server and a port, with its facts.
+
+    :ivar code: what it is
+    :ivar message: it in one sentence
+    :ivar facts: its details as JSON values by name (:class:`ReasonCode` lists them);
+        ``to_dict()`` puts them beside ``code``
+    """
+
+    code: ReasonCode
+    message: str
+    facts: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code.value, **to_json(self.facts), "message": self.message}
+
+
+class ExplanationStatus(enum.StrEnum):
+    """The verdict of :meth:`PortManager.explain`, the strongest reason first."""
+
+    #: a server could start on the port now, and no registry entry promises it
+    FREE = "free"
+    #: a socket holds it
+    IN_USE = "in_use"
+    #: a server could bind it now, but a live registry entry promises it to another server
+    ALLOCATED = "allocated"
+    #: this user may not bind it (a privileged port)
+    DENIED = "denied"
+
+
+@record
+class Explanation(Record):
+    """Everything that stands between a server and a port (a snapshot, like a probe).
+
+    :ivar port: the port
+    :ivar status: the verdict
+    :ivar reasons: each thing found, the ones that block first; empty for a port with
+        nothing against it
+    :ivar message: the verdict in one sentence
+    """
+
+    _json_keys: ClassVar[tuple[str, ...]] = ("port", "status", "reasons", "message")
+
+    port: int
+    status: ExplanationStatus
+    reasons: tuple[Reason, ...]
+    message: str
+
+    def reason(self, code: ReasonCode) -> Reason | None:
+        """The first reason with ``code``, or None."""
+        return next((r for r in self.reasons if r.code is code), None)
 
 
 @record

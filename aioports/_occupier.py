@@ -19,7 +19,14 @@ from ._identity import ProcessIdentity, psutil_errors, start_token
 from ._models import Occupier
 from ._sockets import ORPHAN_STATES, SocketEntry, socket_table
 
-__all__ = ("ORPHAN_STATES", "identity_of", "occupiers_by_port", "refusal")
+__all__ = (
+    "ORPHAN_STATES",
+    "holders_of",
+    "identity_of",
+    "occupiers_by_port",
+    "refusal",
+    "signal_targets",
+)
 
 # How a process holding several sockets on one port is summed up: the most server-like.
 _STATUS_RANK = {"LISTEN": 0, "ESTABLISHED": 1}
@@ -63,6 +70,7 @@ def _occupiers(port: int, entries: list[SocketEntry]) -> list[Occupier]:
                 pid=None,
                 process_name=None,
                 port=port,
+                username=_user_name(uid),
                 uid=uid,
                 addresses=_addresses(held),
                 status=_summary_status(held),
@@ -127,12 +135,49 @@ def _process_occupier(port: int, pid: int, held: list[SocketEntry]) -> Occupier 
     )
 
 
+def _user_name(uid: int | None) -> str | None:
+    """The name of user ``uid`` as the system knows it (``root``), or None: the process is
+    hidden, its user need not be."""
+    if uid is None:
+        return None
+    try:
+        import pwd
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return None
+
+
 def _addresses(entries: list[SocketEntry]) -> tuple[str, ...]:
     return tuple(sorted({e.address for e in entries}, key=lambda a: (":" in a, a)))
 
 
 def _summary_status(entries: list[SocketEntry]) -> str:
     return min((e.status for e in entries), key=lambda s: (_STATUS_RANK.get(s, 2), s))
+
+
+def holders_of(occupiers: Collection[Occupier]) -> list[Occupier]:
+    """The occupiers that are processes (seen or not), as opposed to TIME_WAIT leftovers."""
+    return [o for o in occupiers if o.pid is not None or o.status not in ORPHAN_STATES]
+
+
+def signal_targets(
+    port: int, *, allow_other_users: bool = False
+) -> tuple[list[Occupier], list[Occupier]]:
+    """Who a kill of ``port`` would signal, checked as the kill checks them: every occupier,
+    and the holders among them (what ``kill-port --dry-run`` shows).
+
+    :raises PermissionDeniedError: when any holder may not be signalled (then none is).
+    """
+    occupiers = occupiers_by_port((port,))[port]
+    holders = holders_of(occupiers)
+    for holder in holders:
+        denied = refusal(holder, allow_other_users=allow_other_users)
+        if denied is not None:
+            raise denied
+    return occupiers, holders
 
 
 def refusal(occupier: Occupier, *, allow_other_users: bool = False) -> PermissionDeniedError | None:

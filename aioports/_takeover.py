@@ -27,7 +27,7 @@ from ._errors import (
 )
 from ._identity import is_gone, send_signal, signal_name
 from ._models import Allocation, KillOutcome, KillResult, Occupier, PortStatus, Reservation
-from ._occupier import ORPHAN_STATES, identity_of, occupiers_by_port, refusal
+from ._occupier import holders_of, identity_of, occupiers_by_port, signal_targets
 from ._probe import BindProber
 from ._records import replace
 from ._registry import Registry
@@ -56,9 +56,7 @@ async def detect_many(ports: Sequence[int]) -> dict[int, list[Occupier]]:
     return await anyio.to_thread.run_sync(occupiers_by_port, tuple(ports))
 
 
-def _holders(occupiers: Sequence[Occupier]) -> list[Occupier]:
-    """The occupiers that are processes (seen or not), as opposed to TIME_WAIT leftovers."""
-    return [o for o in occupiers if o.pid is not None or o.status not in ORPHAN_STATES]
+_holders = holders_of
 
 
 async def kill_port(
@@ -73,16 +71,10 @@ async def kill_port(
     """Signal every process holding ``port`` and wait until they have exited and the port
     is bindable, or ``grace`` seconds have passed. See ``PortManager.kill_occupier``."""
 
-    def look() -> list[Occupier]:
-        # One thread hop: the refusal walks this process's ancestry, a blocking read too.
-        occupiers = occupiers_by_port((port,))[port]
-        for holder in _holders(occupiers):
-            denied = refusal(holder, allow_other_users=allow_other_users)
-            if denied is not None:
-                raise denied
-        return occupiers
-
-    occupiers = await anyio.to_thread.run_sync(look)
+    # One thread hop: the refusal walks this process's ancestry, a blocking read too.
+    occupiers, _ = await anyio.to_thread.run_sync(
+        lambda: signal_targets(port, allow_other_users=allow_other_users)
+    )
     holders = _holders(occupiers)
     result = KillResult(
         killed=False, port=port, occupiers=tuple(occupiers), outcome=KillOutcome.NO_HOLDER

@@ -139,8 +139,8 @@ def test_release(cli: CliRunner, block: int) -> None:
 def test_probe_free_and_in_use(cli: CliRunner) -> None:
     with listener_process() as (_, busy):
         done = cli("--probe", str(busy))
-        assert (done.exit_code, done.stdout) == (0, f"aioports: Port {busy} is in use.\n")
-        document = cli.json("probe", "probe", str(busy))
+        assert (done.exit_code, done.stdout) == (3, f"aioports: Port {busy} is in use.\n")
+        document = cli.json("probe", "probe", str(busy), code=3)
         assert document == {
             "status": "in_use",
             "port": busy,

@@ -145,7 +145,7 @@ def test_detect_a_hidden_holder_names_its_uid(cli: CliRunner) -> None:
     assert done.exit_code == 0, done.stderr
     assert done.stdout.splitlines()[:2] == [
         f"aioports: Port {port} is currently occupied.",
-        "Process: unknown process of uid 0 (PID: unknown)",
+        "Process: unknown process of user root (uid 0, PID: unknown)",
     ]
 
 
@@ -164,7 +164,8 @@ def test_a_holder_that_ignores_sigterm(cli: CliRunner) -> None:
     assert reserve_json.exit_code == 1
     error = reserve_json.json()["error"]
     validate("error", reserve_json.json())
-    assert error["type"] == "PortInUseError"
+    assert error["type"] == "KillFailedError"  # a PortInUseError, as the library raises it
+    assert error["hint"] == f"aioports reserve {port} --kill --force"
     assert error["occupier"]["pid"] == child.pid
     assert "did not exit in time" in error["message"]
     assert "use --force" in error["message"]

@@ -78,6 +78,7 @@ def test_detect_sentences_and_document(cli: CliRunner) -> None:
         "port": port,
         "process": {"pid": pid, "name": NAME},
         "occupier": occupier.to_dict(),
+        "occupiers": [occupier.to_dict()],
         "message": f"Port {port} is currently occupied.",  # the sentence people read first
     }
     free = cli.json("detect", "--detect", str(port))
@@ -186,6 +187,7 @@ def test_errors_carry_their_context(cli: CliRunner, tmp_path: Path) -> None:
         "message": in_use["message"],
         "port": busy,
         "occupier": occupier.to_dict(),
+        "hint": f"aioports reserve {busy} --kill",
     }
     assert str(busy) in in_use["message"]
 
@@ -198,6 +200,7 @@ def test_errors_carry_their_context(cli: CliRunner, tmp_path: Path) -> None:
         "message": taken["message"],
         "port": port,
         "allocation": allocation,
+        "hint": f"aioports release {port}",
     }
 
     assert cli.range is not None
@@ -222,6 +225,7 @@ def test_errors_carry_their_context(cli: CliRunner, tmp_path: Path) -> None:
         "message": corrupt["message"],
         "path": str(broken),
         "reason": corrupt["reason"],
+        "hint": "aioports repair",
     }
     assert "not valid JSON" in corrupt["reason"]
 

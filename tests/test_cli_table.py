@@ -17,7 +17,9 @@ from aioports.cli._errors import UsageError
 from aioports.cli._parse import help_text, parse
 from aioports.cli._table import COMMANDS, OPTIONS, Command
 
-SAMPLE = {"PORT": "3000", "N": "2", "ID": "1a2b3c4d5e6f", "START-END": "4000-4010"}
+SAMPLE = {
+    "PORT": "3000", "N": "2", "ID": "1a2b3c4d5e6f", "START-END": "4000-4010", "NAME": "probe"
+}  # fmt: skip
 
 
 def _values(command: Command) -> list[str]:
@@ -53,7 +55,7 @@ def test_the_word_and_the_seed_flag_are_one_command(command: Command) -> None:
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c.name)
 def test_each_command_takes_only_its_own_options(command: Command) -> None:
     for option in OPTIONS.values():
-        if option.name in command.options or option.alone == command.name:
+        if option.name in command.options or option.alone == command.name or option.everywhere:
             continue
         given = [option.flag] if option.metavar is None else [option.flag, "x"]
         with pytest.raises(UsageError, match=f"^{option.shown} only applies to "):
@@ -97,7 +99,7 @@ def test_release_group_named_like_a_command(
         (["--reserve", "1", "--force"], "--force with --reserve needs --kill"),
         (["probe"], "probe needs PORT: aioports probe PORT"),
         (["--probe", "--json"], "argument --probe: expected one argument"),
-        (["--release", "1", "2"], "unrecognized arguments: 2"),
+        (["--release-group", "1", "2"], "unrecognized arguments: 2"),
         (["--range", "1-2"], "needs a command such as --allocate"),
         (["--list", "--range"], "--range needs a value: --range START-END"),
     ],

@@ -17,9 +17,9 @@ from ._errors import UsageError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import TextIO, TypeVar
+    from typing import Any, TextIO, TypeVar
 
-    from .. import PortManager, PortRange, ScanResult
+    from .. import Allocation, Occupier, PortManager, PortRange, ScanResult
     from .._sync import SyncPortManager
     from ._context import Context
     from ._results import Result
@@ -29,7 +29,9 @@ if TYPE_CHECKING:
 __all__ = (
     "allocate",
     "allocate_group",
+    "each_port",
     "cleanup",
+    "allocations_of",
     "count_arg",
     "dashboard",
     "detect",
@@ -121,6 +123,42 @@ def _owned(owner: int | None, call: Callable[[], T]) -> T:
         raise UsageError(f"--owner-pid {owner}: no such process") from exc
 
 
+def each_port(ctx: Context, act: Callable[[int], Result]) -> Result:
+    """``act`` on every port given (``release 3000 3001``), each reported: one port's own
+    result, or for several a :class:`~aioports.cli._results_many.Several`. Every port is
+    checked before anything is done, so a bad one changes nothing; a port whose action
+    fails gets its error as its result, and the others still go ahead."""
+    ports = list(dict.fromkeys(port_arg(text) for text in ctx.values("port")))
+    if len(ports) == 1:
+        return act(ports[0])
+    from .. import AioportsError
+    from ._failure import Failure
+    from ._results_many import Several
+
+    results: list[Result] = []
+    for port in ports:
+        try:
+            results.append(act(port))
+        except AioportsError as exc:
+            results.append(Failure(exc, parsed=ctx.parsed))
+    return Several(ports, results)
+
+
+def allocations_of(door: SyncPortManager, ports: list[int] | None = None) -> dict[int, Allocation]:
+    """The registry entries of ``ports`` (all with None), so that ``probe`` and ``detect``
+    can say a port is promised to another server; empty when there is no registry yet or it
+    cannot be read (those commands answer about the port even then)."""
+    from .. import AioportsError
+
+    if not os.path.exists(door.registry_path):  # no registry yet: create nothing to say so
+        return {}
+    try:
+        found = door.list_allocations()
+    except (AioportsError, OSError):  # unreadable, locked too long, not ours to read
+        return {}
+    return {a.port: a for a in found if ports is None or a.port in ports}
+
+
 def _waiting_door(ctx: Context) -> SyncPortManager:
     """The door for commands that run on an event loop (``run_async``); they use no default
     range, and the manager resolves one only when asked."""
@@ -165,8 +203,8 @@ def allocate_group(ctx: Context) -> Result:
 def release(ctx: Context) -> Result:
     from ._results import Released
 
-    port = port_arg(ctx.arg("port"))
-    return Released(port, ctx.door().release(port))
+    door = ctx.door()
+    return each_port(ctx, lambda port: Released(port, door.release(port)))
 
 
 def release_group(ctx: Context) -> Result:
@@ -187,7 +225,10 @@ def list_allocations(ctx: Context) -> Result:
 def probe(ctx: Context) -> Result:
     from ._results import Probed
 
-    return Probed(ctx.door().probe(port_arg(ctx.arg("port"))))
+    door = ctx.door()
+    ports = [port_arg(text) for text in ctx.values("port")]
+    entries = allocations_of(door, ports)
+    return each_port(ctx, lambda port: Probed(door.probe(port), entries.get(port)))
 
 
 def cleanup(ctx: Context) -> Result:
@@ -249,34 +290,88 @@ def version(ctx: Context) -> Result:
 def detect(ctx: Context) -> Result:
     from ._results_live import Detected
 
-    port = port_arg(ctx.arg("port"))
-    return Detected(port, ctx.door().detect_occupier(port))
+    door = ctx.door()
+    ports = [port_arg(text) for text in ctx.values("port")]
+    held = door.detect_occupiers_by_port(ports)  # one snapshot of the socket table for all
+    entries = allocations_of(door, ports)
+    return each_port(ctx, lambda port: Detected(port, held[port], entries.get(port)))
+
+
+def _kill_options(ctx: Context) -> dict[str, Any]:
+    """``kill_occupier``'s options from ``--force``, ``--allow-other-users`` and
+    ``--timeout S`` (SIGTERM, up to S seconds, then SIGKILL)."""
+    options: dict[str, Any] = {
+        "force": ctx.flag("force"),
+        "allow_other_users": ctx.flag("allow_other_users"),
+    }
+    timeout = ctx.seconds("timeout")
+    if timeout is not None:
+        options |= {"timeout": timeout, "escalate": True}
+    return options
+
+
+def _dry_run(ctx: Context, port: int) -> Result:
+    """Who a kill would signal, with every check the kill makes; nothing is signalled."""
+    from .._occupier import signal_targets
+    from ._results_live import WouldKill
+
+    _, holders = signal_targets(port, allow_other_users=ctx.flag("allow_other_users"))
+    return WouldKill(port, holders, "SIGKILL" if ctx.flag("force") else "SIGTERM")
 
 
 def kill_port(ctx: Context) -> Result:
+    from ._failure import rerun
     from ._results_live import Killed
 
-    port = port_arg(ctx.arg("port"))
-    force, others = ctx.flag("force"), ctx.flag("allow_other_users")
-    result = _waiting_door(ctx).run_async(
-        lambda pm: pm.kill_occupier(port, force=force, allow_other_users=others)
-    )
-    return Killed(result)
+    if ctx.flag("dry_run"):
+        return each_port(ctx, lambda port: _dry_run(ctx, port))
+    options = _kill_options(ctx)
+    door = _waiting_door(ctx)
+    hint = None if options["force"] or "escalate" in options else rerun(ctx.parsed, "--force")
+
+    def kill(port: int) -> Result:
+        return Killed(door.run_async(lambda pm: pm.kill_occupier(port, **options)), hint)
+
+    return each_port(ctx, kill)
 
 
 def reserve(ctx: Context) -> Result:
     from ._results_live import Reserved
 
     port = port_arg(ctx.arg("port"))
-    kill, force = ctx.flag("kill"), ctx.flag("force")
     metadata = _metadata(ctx, ("app", "worktree", "service"))
-    others = ctx.flag("allow_other_users")
-    reservation = _waiting_door(ctx).run_async(
-        lambda pm: pm.reserve(
-            port, kill_if_occupied=kill, force=force, metadata=metadata, allow_other_users=others
-        )
+    door = _waiting_door(ctx)
+    if ctx.flag("dry_run"):
+        return _reserve_dry_run(ctx, door, port)
+    options = _kill_options(ctx)
+    reservation = door.run_async(
+        lambda pm: pm.reserve(port, kill_if_occupied=ctx.flag("kill"), metadata=metadata, **options)
     )
     return Reserved(reservation)
+
+
+def _reserve_dry_run(ctx: Context, door: SyncPortManager, port: int) -> Result:
+    """``reserve --kill --dry-run``: the checks ``reserve`` makes first, then who its kill
+    would signal; nothing is signalled or recorded."""
+    from .. import PermissionDeniedError, PortAlreadyAllocatedError, PortInUseError, PortStatus
+    from .._occupier import signal_targets
+    from ._results_live import WouldKill
+
+    status = door.probe(port).status
+    if status is PortStatus.DENIED:
+        raise PermissionDeniedError(
+            f"port {port} is privileged: this user may not bind it, so it would not be reserved"
+        )
+    existing = next((a for a in door.list_allocations() if a.port == port), None)
+    if existing is not None:
+        raise PortAlreadyAllocatedError(port, existing)
+    holders: list[Occupier] = []
+    if status is PortStatus.IN_USE:
+        _, holders = signal_targets(port, allow_other_users=ctx.flag("allow_other_users"))
+        if not holders:  # bound by a socket the socket table does not show: reserve fails
+            raise PortInUseError(port, None)
+    signal = "SIGKILL" if ctx.flag("force") else "SIGTERM"
+    return WouldKill(port, holders, signal, reserve=True)
 
 
 def scan(ctx: Context) -> Result:

@@ -39,10 +39,24 @@ class Context:
         """Whether the switch ``name`` was given."""
         return name in self.parsed.options
 
+    def seconds(self, name: str) -> float | None:
+        """The value of option ``name`` in seconds (the parser checked it), or None."""
+        text = self.text(name)
+        return None if text is None else float(text)
+
+    def values(self, name: str) -> tuple[str, ...]:
+        """Every value of the ``many`` argument ``name`` (``release 3000 3001``)."""
+        return self.parsed.many or (self.arg(name),)
+
     def door(self, range: RangeLike | None = None) -> SyncPortManager:
-        """The sync door on ``$AIOPORTS_REGISTRY`` (or the default registry). Without
-        ``range``, the default range is read only if an operation needs it, so a broken
+        """The sync door on ``--registry`` (else ``$AIOPORTS_REGISTRY``, else the default
+        registry), waiting ``--lock-timeout`` seconds for the lock. Without ``range``, the
+        default range is read only if an operation needs it, so a broken
         ``$AIOPORTS_RANGE`` or settings file blocks only the commands that use it."""
         from .._sync import SyncPortManager
 
-        return SyncPortManager(range=range)
+        timeout = self.seconds("lock_timeout")
+        registry = self.text("registry")
+        if timeout is None:
+            return SyncPortManager(registry, range=range)
+        return SyncPortManager(registry, range=range, lock_timeout=timeout)

@@ -1,5 +1,6 @@
 """A failed run as a result: the error's sentence (one place for both outputs), its JSON
-fields, and its exit code."""
+fields, its exit code, and under ``--json`` a ``hint``: the command that fixes it, where one
+exists (``aioports repair``, or this very command with ``--force``, ``--kill`` ...)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,18 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ("EXIT_FAILURE", "EXIT_USAGE", "Failure", "Interrupted", "UnexpectedError", "explained")
+    from ._parse import Parsed
+
+__all__ = (
+    "EXIT_FAILURE",
+    "EXIT_USAGE",
+    "Failure",
+    "Interrupted",
+    "UnexpectedError",
+    "explained",
+    "hint_for",
+    "rerun",
+)
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -62,17 +74,78 @@ def _jsonable(value: object) -> Any:
     return str(value)
 
 
+def rerun(parsed: Parsed, *extra: str) -> str:
+    """This run's command line in its word form, with ``extra`` added: the command a hint
+    names (``aioports reserve 3000 --kill --force``)."""
+    import shlex
+
+    from ._table import OPTIONS
+
+    command = parsed.command
+    assert command is not None
+    words = ["aioports", command.name, *(parsed.many or parsed.args.values())]
+    for name, value in parsed.options.items():
+        words += [OPTIONS[name].flag] if value is True else [OPTIONS[name].flag, value]
+    return shlex.join([*words, *(flag for flag in extra if flag not in words)])
+
+
+def _other(parsed: Parsed | None, *words: str) -> str:
+    """Another command on the same registry (``aioports repair``, with this run's
+    ``--registry`` when it had one)."""
+    import shlex
+
+    registry = None if parsed is None else parsed.options.get("registry")
+    extra = ["--registry", registry] if isinstance(registry, str) else []
+    return shlex.join(["aioports", *words, *extra])
+
+
+def hint_for(exc: BaseException, parsed: Parsed | None) -> str | None:
+    """The command that fixes ``exc``, where there is one."""
+    from .. import (
+        DenialReason,
+        KillFailedError,
+        PermissionDeniedError,
+        PortAlreadyAllocatedError,
+        PortInUseError,
+        RegistryCorruptError,
+        RegistryError,
+    )
+
+    if isinstance(exc, RegistryCorruptError):
+        return None if exc.newer else _other(parsed, "repair")
+    if parsed is None or parsed.command is None:
+        return None
+    if isinstance(exc, PortAlreadyAllocatedError):
+        return _other(parsed, "release", str(exc.port))
+    if isinstance(exc, KillFailedError):
+        return None if exc.result.signal == "SIGKILL" else rerun(parsed, "--force")
+    if isinstance(exc, PortInUseError) and parsed.command.name == "reserve":
+        return rerun(parsed, "--kill")
+    if isinstance(exc, PermissionDeniedError) and exc.reason is DenialReason.OTHER_USER:
+        return (
+            None if "allow_other_users" in parsed.options else rerun(parsed, "--allow-other-users")
+        )
+    if type(exc) is RegistryError and parsed.command.name == "repair":
+        return None if "force" in parsed.options else rerun(parsed, "--force")
+    return None
+
+
 class Failure(Result):
     """An error as the run's result.
 
     :ivar error: what was raised (after :func:`explained`)
-    :ivar others_allowed: ``--allow-other-users`` was given (so it is not the advice)
+    :ivar parsed: the command line, when it could be parsed (for the hint)
     """
 
-    __slots__ = ("error", "others_allowed")
+    __slots__ = ("error", "parsed")
 
-    def __init__(self, error: BaseException, *, others_allowed: bool = False) -> None:
-        self.error, self.others_allowed = error, others_allowed
+    def __init__(self, error: BaseException, *, parsed: Parsed | None = None) -> None:
+        self.error, self.parsed = error, parsed
+
+    @property
+    def others_allowed(self) -> bool:
+        """``--allow-other-users`` was given (so it is not the advice)."""
+        return self.parsed is not None and "allow_other_users" in self.parsed.options
 
     status = "error"
     to_stderr = True
@@ -111,12 +184,10 @@ class Failure(Result):
         return str(exc)
 
     def document(self) -> object:
-        from .. import KillFailedError
-
         exc = self.error
-        # A failed kill is still the PortInUseError the CLI has always reported.
-        kind = "PortInUseError" if isinstance(exc, KillFailedError) else type(exc).__name__
-        fields: dict[str, Any] = {"type": kind, "message": self.message}
+        # The class that was raised: a failed kill is a KillFailedError (which is a
+        # PortInUseError, as a program catching the library's errors sees it too).
+        fields: dict[str, Any] = {"type": type(exc).__name__, "message": self.message}
         for name in _CONTEXT:
             try:
                 value = getattr(exc, name)
@@ -124,6 +195,9 @@ class Failure(Result):
                 continue
             if not callable(value):
                 fields[name] = _jsonable(value)
+        hint = hint_for(exc, self.parsed)
+        if hint is not None:
+            fields["hint"] = hint
         return {"status": "error", "error": fields}
 
     def human(self, style: Style) -> str:

@@ -48,6 +48,7 @@ def _on_sigterm() -> object:
 
 
 _VERSION_JSON = '{{\n  "status": "ok",\n  "version": "{}"\n}}\n'
+_VERSION_LINE = '{{"status":"ok","version":"{}"}}\n'
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -114,7 +115,11 @@ def _stopped(out: TextIO, err: TextIO, json_mode: bool, how: str) -> None:
 
 def _run(arguments: list[str], out: TextIO, err: TextIO, *, json_mode: bool) -> int:
     if [a for a in arguments if a != "--json"] in (["--version"], ["version"]):
-        out.write(_VERSION_JSON.format(__version__) if json_mode else f"aioports {__version__}\n")
+        if json_mode:
+            shape = _VERSION_JSON if _terminal(out) else _VERSION_LINE
+            out.write(shape.format(__version__))
+        else:
+            out.write(f"aioports {__version__}\n")
         return EXIT_OK
     result = _result(arguments, out, err)
     if result is None:
@@ -122,9 +127,9 @@ def _run(arguments: list[str], out: TextIO, err: TextIO, *, json_mode: bool) -> 
     if json_mode:
         _emit(out, result.document())
     else:
-        for note in result.notes:
-            err.write(f"aioports: {note}\n")
-        (err if result.to_stderr else out).write(result.human(_style(out)))
+        # ``-q`` cannot be a value (values never look like options), so it was given.
+        quiet = "-q" in arguments or "--quiet" in arguments
+        result.show(out, err, _style(out), quiet=quiet)
     return result.code
 
 
@@ -162,8 +167,7 @@ def _result(arguments: list[str], out: TextIO, err: TextIO) -> Result | None:
             raise
         from ._failure import Failure, explained
 
-        others = parsed is not None and "allow_other_users" in parsed.options
-        return Failure(explained(error), others_allowed=others)
+        return Failure(explained(error), parsed=parsed)
 
 
 def _leaf(exc: BaseException) -> BaseException:
@@ -188,19 +192,32 @@ def _style(out: TextIO) -> Style:
     )
 
 
+def _terminal(out: TextIO) -> bool:
+    try:
+        return out.isatty()
+    except (OSError, ValueError):
+        return False
+
+
 def _emit(out: TextIO, document: object) -> None:
     """Exactly one JSON document, as UTF-8 bytes on ``out.buffer`` when the stream has one,
-    so what agents read never depends on the locale's encoding."""
+    so what agents read never depends on the locale's encoding: indented for a person at a
+    terminal, one compact line for a program reading a pipe or a file."""
     import orjson
 
+    indent = _terminal(out)
+    option = orjson.OPT_APPEND_NEWLINE | (orjson.OPT_INDENT_2 if indent else 0)
     try:
-        data = orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+        data = orjson.dumps(document, option=option)
     except orjson.JSONEncodeError:
         # A lone surrogate: an argument that was not valid in the locale's encoding.
         # The stdlib escapes it (``\\udcff``) where orjson refuses.
         import json
 
-        data = json.dumps(document, indent=2).encode() + b"\n"
+        if indent:
+            data = json.dumps(document, indent=2).encode() + b"\n"
+        else:
+            data = json.dumps(document, separators=(",", ":")).encode() + b"\n"
     buffer = getattr(out, "buffer", None)
     if buffer is None:
         out.write(data.decode())

@@ -9,7 +9,7 @@ the hand-kept rewriting and scoping that drifted. Usage problems raise :class:`U
 from __future__ import annotations
 
 from ._errors import UsageError
-from ._table import COMMANDS, OPTIONS, Command, Option
+from ._table import COMMANDS, OPTIONS, Arg, Command, Option
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -24,14 +24,16 @@ class Parsed:
     """A parsed command line.
 
     :ivar command: the command chosen (None only when ``help`` is True)
-    :ivar args: its positional arguments by name
+    :ivar args: its positional arguments by name (of a ``many`` argument, the first value)
     :ivar options: the options given, by name: the text of an option's value, True for a
         switch (or ``--range`` without a value)
     :ivar json: ``--json`` was given
     :ivar help: ``--help`` (or the word ``help``) was given
+    :ivar many: every value of the command's ``many`` argument, in order (empty without one)
+    :ivar quiet: ``-q``/``--quiet`` was given: print only the value
     """
 
-    __slots__ = ("args", "command", "help", "json", "options")
+    __slots__ = ("args", "command", "help", "json", "many", "options", "quiet")
 
     def __init__(
         self,
@@ -41,9 +43,11 @@ class Parsed:
         *,
         json: bool,
         help: bool = False,
+        many: tuple[str, ...] = (),
+        quiet: bool = False,
     ) -> None:
         self.command, self.args, self.options = command, args, options
-        self.json, self.help = json, help
+        self.json, self.help, self.many, self.quiet = json, help, many, quiet
 
 
 def _looks_like_option(token: str) -> bool:
@@ -70,7 +74,7 @@ def parse(argv: Sequence[str]) -> Parsed:
     values: list[str] = []
     options: dict[str, str | bool] = {}
     unknown: list[str] = []
-    json = help = False
+    json = help = quiet = False
     tokens = list(argv)
     index = 0
 
@@ -105,16 +109,22 @@ def parse(argv: Sequence[str]) -> Parsed:
             json = True
         elif flag in ("-h", "--help"):
             help = True
+        elif flag in ("-q", "--quiet"):
+            quiet = True
         elif flag in by_flag:
-            if command is not None:
+            if command is not None and not (by_flag[flag] is command and _takes_many(command)):
                 raise UsageError(f"argument {flag}: not allowed with argument {named} {HELP_HINT}")
-            command, named = by_flag[flag], flag
+            # ``--release 1 --release 2``: the same command again adds a value, never replaces.
+            command, named = by_flag[flag], named or flag
             if command.args:  # the seed's form: the flag's value is the first argument
                 values.append(value_of(flag, inline))
             continue
-        if flag in ("--json", "-h", "--help"):
+        if flag in ("--json", "-h", "--help", "-q", "--quiet"):
             continue
         option = options_by_flag.get(flag)
+        if option is not None and option.metavar is not None and option.name in options:
+            # The last one winning silently is the classic trap: say so instead.
+            raise UsageError(f"{option.flag} given twice; give it once {HELP_HINT}")
         if option is None:
             unknown.append(token)
         elif option.metavar is None:
@@ -130,7 +140,37 @@ def parse(argv: Sequence[str]) -> Parsed:
             options[option.name] = value_of(flag, inline)
     if help:
         return Parsed(None, {}, {}, json=json, help=True)
-    return _checked(command, values, options, unknown, json=json)
+    parsed = _checked(command, values, options, unknown, json=json)
+    _check_quiet(parsed, quiet)
+    parsed.quiet = quiet
+    return parsed
+
+
+def _takes_many(command: Command) -> bool:
+    return len(command.args) == 1 and command.args[0].many
+
+
+def _seconds(flag: str, text: str) -> None:
+    """Refuse anything but a finite number of seconds >= 0 (``-1``, ``nan``, ``soon``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise UsageError(f"{flag} must be a finite number of seconds >= 0, got {text!r}")
+
+
+def _check_quiet(parsed: Parsed, quiet: bool) -> None:
+    command = parsed.command
+    if not quiet or command is None:
+        return
+    if parsed.json:
+        raise UsageError(f"-q/--quiet and --json exclude each other: pick one {HELP_HINT}")
+    if not command.quiet:
+        takers = ", ".join(c.name for c in COMMANDS if c.quiet)
+        raise UsageError(
+            f"-q/--quiet only applies to {takers}: {command.name} has no single value to print"
+        )
 
 
 def _checked(
@@ -142,7 +182,7 @@ def _checked(
     json: bool,
 ) -> Parsed:
     """Fit the arguments and options to the command, as the table says."""
-    if command is not None:
+    if command is not None and not (command.args and command.args[-1].many):
         unknown += values[len(command.args) :]
     if unknown:
         raise UsageError(f"unrecognized arguments: {' '.join(unknown)} {HELP_HINT}")
@@ -164,9 +204,13 @@ def _checked(
             del options[name]  # an empty value ("--app $UNSET") is no value
         elif option.optional_value and value is True and command.name != option.alone:
             raise UsageError(f"{option.flag} needs a value: {option.shown} (such as 4000-4999)")
-        elif name not in command.options and command.name != option.alone:
+        elif name not in command.options and command.name != option.alone and not option.everywhere:
             users = ", ".join(c.shown for c in COMMANDS if name in c.options)
             raise UsageError(f"{option.shown} only applies to {users}")
+        elif option.seconds and isinstance(value, str):
+            _seconds(option.flag, value)
+        elif option.everywhere and value == "":
+            raise UsageError(f"{option.flag} needs a value: {option.flag} {option.metavar}")
     for name, needed in command.needs:
         if name in options and needed not in options:
             raise UsageError(
@@ -177,9 +221,10 @@ def _checked(
     if missing:
         raise UsageError(
             f"{command.name} needs {' '.join(missing)}: aioports {command.name} "
-            f"{' '.join(a.metavar for a in command.args)} {HELP_HINT}"
+            f"{' '.join(a.shown for a in command.args)} {HELP_HINT}"
         )
-    return Parsed(command, args, options, json=json)
+    many = tuple(values[len(command.args) - 1 :]) if command.args and command.args[-1].many else ()
+    return Parsed(command, args, options, json=json, many=many)
 
 
 def _command(name: str) -> Command:
@@ -192,7 +237,9 @@ def _command(name: str) -> Command:
 _EPILOG = """\
 Add --json to any command for one JSON document on stdout (errors included).
 Ports are whole numbers 1-65535 (ASCII digits; surrounding spaces are ignored).
-Exit codes: 0 success, 1 failure, 2 bad arguments, 130 interrupted, 143 terminated.
+Commands that take PORT... act on each port given (also as --release 1 --release 2).
+Exit codes: 0 success, 1 failure, 2 bad arguments, 3 probe: in use, 4 probe: denied,
+130 interrupted, 143 terminated.
 Environment: AIOPORTS_REGISTRY (registry file), AIOPORTS_RANGE (default range),
 AIOPORTS_CONFIG (settings file), NO_COLOR (plain output), AIOPORTS_DEBUG=1 (tracebacks).
 """
@@ -208,19 +255,30 @@ def help_text() -> str:
         "commands (a word, 'aioports allocate', or the seed's flag, 'aioports --allocate'):",
     ]
     for command in COMMANDS:
-        usage = " ".join([command.name, *(a.metavar for a in command.args)])
+        usage = " ".join([command.name, *(_arg(a) for a in command.args)])
         lines.append(_row(usage, command.help))
         if command.options:
             shown = " ".join(f"[{_usage(OPTIONS[name])}]" for name in command.options)
             lines.append(f"      {shown}")
     lines += ["", "options (each only with the commands that list it above):"]
     for option in OPTIONS.values():
-        lines.append(_row(_usage(option, short=True), option.help))
-    lines.append(_row("--json", "one JSON document on stdout (every command)"))
+        if not option.everywhere:
+            lines.append(_row(_usage(option, short=True), option.help))
+    lines += ["", "options for every command:"]
+    for option in OPTIONS.values():
+        if option.everywhere:
+            lines.append(_row(_usage(option, short=True), option.help))
+    lines.append(_row("--json", "one JSON document on stdout"))
+    quiet = ", ".join(c.name for c in COMMANDS if c.quiet)
+    lines.append(_row("-q, --quiet", f"print only the value ({quiet}; probe: nothing)"))
     lines.append(_row("-h, --help", "show this help"))
     lines += ["", "examples:"]
     lines += [f"  aioports {command.example}" for command in COMMANDS]
     return "\n".join(lines) + "\n\n" + _EPILOG
+
+
+def _arg(arg: Arg) -> str:
+    return f"[{arg.shown}]" if arg.optional else arg.shown
 
 
 def _usage(option: Option, *, short: bool = False) -> str:

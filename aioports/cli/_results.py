@@ -2,7 +2,8 @@
 from the same fields and the same sentence.
 
 A result has ``status``, ``message`` (the one sentence both outputs show), ``to_dict()``
-(its facts) and ``code`` (the exit code). The JSON document is
+(its facts), ``code`` (the exit code) and, for the commands that take ``-q``, ``quiet()``
+(only its value). The JSON document is
 ``{"status": ..., **to_dict(), "message": ...}`` unless ``document()`` says otherwise (a
 listing is a bare array); people see ``aioports: <message>`` and any ``details()`` lines,
 on stderr when ``to_stderr`` is set.
@@ -14,11 +15,13 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from pathlib import Path
-    from typing import Any
+    from typing import Any, TextIO
 
     from .. import Allocation, AllocationGroup, CleanupResult, PortRange, ProbeResult, RepairResult
 
 __all__ = (
+    "EXIT_DENIED",
+    "EXIT_IN_USE",
     "PREFIX",
     "Allocated",
     "Cancelled",
@@ -33,11 +36,16 @@ __all__ = (
     "Result",
     "Style",
     "Version",
+    "allocated_line",
     "printable",
     "table",
 )
 
 PREFIX = "aioports: "
+#: ``probe``'s answer "a socket holds the port", distinct from every error's code
+EXIT_IN_USE = 3
+#: ``probe``'s answer "this user may not bind the port" (a privileged port)
+EXIT_DENIED = 4
 
 
 class Style:
@@ -146,6 +154,35 @@ class Result:
         # Escaped: a message may carry what the user typed (a group id, say) or the registry holds.
         return "\n".join([PREFIX + printable(self.message), *self.details(style)]) + "\n"
 
+    def quiet(self) -> str:
+        """What ``-q`` prints: only the value, one per line (the parser lets ``-q`` through
+        only for the commands the table marks as having one)."""
+        return ""
+
+    def show(self, out: TextIO, err: TextIO, style: Style, *, quiet: bool = False) -> None:
+        """Write people's output: the notes and the result, or with ``quiet`` only its value
+        (a failure still says what went wrong, on stderr)."""
+        if quiet and not self.to_stderr:
+            out.write(self.quiet())
+            return
+        for note in self.notes:
+            err.write(f"{PREFIX}{note}\n")
+        (err if self.to_stderr else out).write(self.human(style))
+
+
+def allocated_line(allocation: Allocation) -> str:
+    """One line for people about a port's registry entry: what it is for, and who made it."""
+    meta = allocation.metadata
+    parts = [f"{key} {cell(meta[key])}" for key in ("app", "worktree", "service") if key in meta]
+    if allocation.role is not None:
+        parts.append(f"role {allocation.role} of group {allocation.group}")
+    what = f" to {', '.join(parts)}" if parts else ""
+    owner = (
+        "" if allocation.owner_pid is None else f", released when PID {allocation.owner_pid} exits"
+    )
+    when = allocation.allocated_at.strftime("%Y-%m-%d %H:%M:%S")
+    return printable(f"Allocated{what} (by PID {allocation.pid} at {when} UTC{owner}).")
+
 
 class Recorded(Result):
     """A result that wraps one library record: its facts are the record's ``to_dict()``."""
@@ -175,6 +212,9 @@ class Allocated(Result):
     def to_dict(self) -> dict[str, Any]:
         return {"port": self.port, "metadata": dict(self.metadata), "owner_pid": self.owner_pid}
 
+    def quiet(self) -> str:
+        return f"{self.port}\n"
+
 
 class GroupAllocated(Recorded):
     record: AllocationGroup
@@ -186,6 +226,9 @@ class GroupAllocated(Recorded):
 
     def details(self, style: Style) -> list[str]:
         return [f"  {printable(role)}: {port}" for role, port in self.record.ports.items()]
+
+    def quiet(self) -> str:
+        return "".join(f"{printable(role)}={port}\n" for role, port in self.record.ports.items())
 
 
 class Released(Result):
@@ -262,11 +305,25 @@ class Listing(Recorded):
 
 
 class Probed(Recorded):
+    """A probe; ``allocation`` is the port's registry entry when it has one (a free port may
+    still be promised to another worktree's server)."""
+
+    __slots__ = ("allocation",)
+
     record: ProbeResult
+
+    def __init__(self, record: ProbeResult, allocation: Allocation | None = None) -> None:
+        super().__init__(record)
+        self.allocation = allocation
 
     @property
     def status(self) -> str:
         return self.record.status.value
+
+    @property
+    def code(self) -> int:  # type: ignore[override]
+        # ``if aioports probe 3000; then``: 0 only when a server could start there.
+        return {"free": 0, "in_use": EXIT_IN_USE}.get(self.status, EXIT_DENIED)
 
     @property
     def message(self) -> str:
@@ -274,6 +331,13 @@ class Probed(Recorded):
         if self.record.status.value == "denied":
             return f"Port {port} cannot be bound by this user (a privileged port)."
         return f"Port {port} is {'in use' if self.record.in_use else 'free'}."
+
+    def details(self, style: Style) -> list[str]:
+        return [] if self.allocation is None else [allocated_line(self.allocation)]
+
+    def to_dict(self) -> dict[str, Any]:
+        found = {} if self.allocation is None else {"allocation": self.allocation.to_dict()}
+        return super().to_dict() | found
 
 
 class Cleaned(Recorded):
@@ -294,6 +358,9 @@ class Cancelled(Result):
     code = 1
     to_stderr = True
     message = "Cleanup cancelled; nothing was removed."
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"hint": "aioports cleanup --yes"}
 
 
 class Repaired(Result):
@@ -370,6 +437,9 @@ class RangeShown(Result):
             "source": self.source,
             "config_path": str(self.config_path),
         }
+
+    def quiet(self) -> str:
+        return f"{self.range}\n"
 
 
 class Version(Result):

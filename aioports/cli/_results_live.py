@@ -3,6 +3,8 @@ the dashboard (see ``_results.py`` for the contract)."""
 
 from __future__ import annotations
 
+import os
+
 from .._models import KillOutcome
 from ._results import (
     MAX_CELL,
@@ -11,6 +13,7 @@ from ._results import (
     Recorded,
     Result,
     Style,
+    allocated_line,
     cell,
     printable,
     table,
@@ -21,10 +24,27 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
-    from .. import KillResult, Occupier, PortRange, ProbeResult, Reservation, ScanResult
+    from .. import (
+        Allocation,
+        KillResult,
+        Occupier,
+        PortRange,
+        ProbeResult,
+        Reservation,
+        ScanResult,
+    )
     from ._dashboard import DashboardRow
 
-__all__ = ("Dashboard", "Detected", "Killed", "Reserved", "Scanned", "is_orphan", "who")
+__all__ = (
+    "Dashboard",
+    "Detected",
+    "Killed",
+    "Reserved",
+    "Scanned",
+    "WouldKill",
+    "is_orphan",
+    "who",
+)
 
 PACKAGE = "\N{PACKAGE}"
 HERB = "\N{HERB}"
@@ -36,12 +56,34 @@ def _who(pid: int | None, name: str | None) -> str:
     return f"{printable(name or 'unknown')} (PID: {'unknown' if pid is None else pid})"
 
 
+def _user(occupier: Occupier) -> str | None:
+    """``root (uid 0)``, ``uid 0`` or ``root``: the holder's user as far as the system says."""
+    name, uid = occupier.username, occupier.uid
+    if name is not None and uid is not None:
+        return f"{name} (uid {uid})"
+    return name if uid is None else f"uid {uid}"
+
+
+def _another_user(occupier: Occupier) -> bool:
+    geteuid = getattr(os, "geteuid", None)
+    return geteuid is not None and occupier.uid is not None and occupier.uid != geteuid()
+
+
 def who(occupier: Occupier) -> str:
-    """``node (PID: 12498)``; a process this user cannot see is named by its uid if known."""
+    """``node (PID: 12498)``; another user's process also names that user (``nginx (PID: 80,
+    user www-data)``), and one this user cannot see is named by its user as far as the
+    system says (``unknown process of user root (uid 0, PID: unknown)``)."""
+    user = _user(occupier)
     if occupier.pid is None and occupier.process_name is None:
-        uid = "" if occupier.uid is None else f" of uid {occupier.uid}"
-        return f"unknown process{uid} (PID: unknown)"
-    return _who(occupier.pid, occupier.process_name)
+        if user is None:
+            return "unknown process (PID: unknown)"
+        if occupier.username is None:
+            return f"unknown process of {user} (PID: unknown)"
+        return f"unknown process of user {occupier.username} (uid {occupier.uid}, PID: unknown)"
+    shown = _who(occupier.pid, occupier.process_name)
+    if _another_user(occupier) and occupier.username is not None:
+        return f"{shown[:-1]}, user {printable(occupier.username)})"
+    return shown
 
 
 def is_orphan(occupier: Occupier | None) -> bool:
@@ -59,14 +101,27 @@ def process(occupier: Occupier | None) -> dict[str, Any] | None:
 
 
 class Detected(Result):
-    __slots__ = ("occupier", "port")
+    """``detect PORT``: every holder of the port (a pre-fork server's workers too), and its
+    registry entry when it has one."""
 
-    def __init__(self, port: int, occupier: Occupier | None) -> None:
-        self.port, self.occupier = port, occupier
+    __slots__ = ("allocation", "occupiers", "port")
+
+    def __init__(
+        self, port: int, occupiers: Sequence[Occupier], allocation: Allocation | None = None
+    ) -> None:
+        self.port, self.occupiers, self.allocation = port, tuple(occupiers), allocation
+
+    @property
+    def occupier(self) -> Occupier | None:
+        """The first holder (a listener before connections), or None."""
+        return self.occupiers[0] if self.occupiers else None
+
+    def _holders(self) -> list[Occupier]:
+        return [o for o in self.occupiers if not is_orphan(o)]
 
     @property
     def status(self) -> str:
-        return "occupied" if self.occupier is not None and not is_orphan(self.occupier) else "free"
+        return "occupied" if self._holders() else "free"
 
     @property
     def message(self) -> str:
@@ -82,17 +137,23 @@ class Detected(Result):
         return f"Port {self.port} is currently occupied."
 
     def details(self, style: Style) -> list[str]:
-        if self.status == "free" or self.occupier is None:
-            return []
-        return [f"Process: {who(self.occupier)}", "No action was taken."]
+        lines = [f"Process: {who(o)}" for o in self._holders()]
+        if self.allocation is not None:
+            lines.append(allocated_line(self.allocation))
+        return [*lines, "No action was taken."] if self._holders() else lines
 
     def to_dict(self) -> dict[str, Any]:
         occupier = self.occupier
+        found = {} if self.allocation is None else {"allocation": self.allocation.to_dict()}
         return {
             "port": self.port,
             "process": None if is_orphan(occupier) else process(occupier),
             "occupier": None if occupier is None else occupier.to_dict(),
-        }
+            "occupiers": [o.to_dict() for o in self.occupiers],
+        } | found
+
+    def quiet(self) -> str:
+        return "".join(f"{o.pid}\n" for o in self._holders() if o.pid is not None)
 
 
 _KILL_STATUS = {
@@ -104,7 +165,15 @@ _KILL_STATUS = {
 
 
 class Killed(Recorded):
+    """``kill-port PORT``; ``hint`` is the command to run when the holder outlived SIGTERM."""
+
+    __slots__ = ("hint",)
+
     record: KillResult
+
+    def __init__(self, record: KillResult, hint: str | None = None) -> None:
+        super().__init__(record)
+        self.hint = hint
 
     @property
     def outcome(self) -> KillOutcome:
@@ -137,9 +206,10 @@ class Killed(Recorded):
         if outcome is KillOutcome.EXITED_FIRST:
             return f"Port {r.port} was held by {holder}, which exited first; nothing to kill."
         if outcome is KillOutcome.KILLED:
+            late = "; SIGTERM was not enough, SIGKILL ended it" if r.escalated else ""
             if len(pids) > 1:
-                return f"Port {r.port} was occupied by PIDs {', '.join(map(str, pids))}."
-            return f"Port {r.port} was occupied by PID {r.pid}."
+                return f"Port {r.port} was occupied by PIDs {', '.join(map(str, pids))}{late}."
+            return f"Port {r.port} was occupied by PID {r.pid}{late}."
         if len(pids) > 1:
             holder = f"PIDs {', '.join(map(str, pids))}"
         if r.signal == "SIGKILL":
@@ -170,11 +240,67 @@ class Killed(Recorded):
             if r.pid is None and r.process_name is None
             else {"pid": r.pid, "name": r.process_name}
         )
+        hint = (
+            {}
+            if self.hint is None or self.outcome is not KillOutcome.SURVIVED
+            else {"hint": self.hint}
+        )
         return {
             "port": r.port,
             "killed": r.killed,
             "process": first,
             "processes": [{"pid": pid, "name": names.get(pid)} for pid in self._pids()],
+            "signal": r.signal,
+            "escalated": r.escalated,
+        } | hint
+
+
+class WouldKill(Result):
+    """``--dry-run``: who ``kill-port`` (or ``reserve --kill``) would signal; nothing was.
+
+    :ivar port: the port
+    :ivar holders: the processes that would be signalled (each passed the kill's checks)
+    :ivar signal: the first signal they would get
+    :ivar reserve: the dry run of ``reserve --kill`` (which would then record the port)
+    """
+
+    __slots__ = ("holders", "port", "reserve", "signal")
+
+    def __init__(
+        self, port: int, holders: Sequence[Occupier], signal: str, *, reserve: bool = False
+    ) -> None:
+        self.port, self.holders, self.signal, self.reserve = port, tuple(holders), signal, reserve
+
+    @property
+    def status(self) -> str:
+        if self.reserve:
+            return "would_reserve"
+        return "would_kill" if self.holders else "free"
+
+    @property
+    def message(self) -> str:
+        then = f", then reserve port {self.port}" if self.reserve else ""
+        if not self.holders:
+            if self.reserve:
+                return f"Port {self.port} is free: reserve would record it (dry run)."
+            return f"Port {self.port} is free; nothing would be killed (dry run)."
+        names = ", ".join(who(o) for o in self.holders)
+        return f"Port {self.port}: would send {self.signal} to {names}{then} (dry run)."
+
+    def details(self, style: Style) -> list[str]:
+        return ["Nothing was signalled or changed."]
+
+    def to_dict(self) -> dict[str, Any]:
+        first = process(self.holders[0]) if self.holders else None
+        shown = {"port": self.port}
+        if self.reserve:
+            shown |= {"was_occupied": bool(self.holders)}
+        return shown | {
+            "killed": False,
+            "process": first,
+            "processes": [process(o) for o in self.holders],
+            "signal": self.signal if self.holders else None,
+            "dry_run": True,
         }
 
 

@@ -8,7 +8,9 @@ Shape of an entry::
         flag="--allocate-group",        # the seed's flag form (``aioports --allocate-group 3``),
                                         # or None for a command the seed does not have
         args=(Arg("count", "N"),),      # positional arguments in order; the flag form takes
-                                        # the first one as the flag's value
+                                        # the first one as the flag's value; the last may be
+                                        # ``many`` (``release 3000 3001``, ``--release 1
+                                        # --release 2``): the handler acts on every value
         options=("roles", "range", "app", "worktree", "owner_pid"),
                                         # names in OPTIONS: the only options it accepts
         needs=(("force", "kill"),),     # (option, option it needs), as ``--force`` needs ``--kill``
@@ -16,15 +18,19 @@ Shape of an entry::
                                         # result says how it looks (``status``, ``message``,
                                         # ``to_dict()``, ``human()``) in both outputs
         schema="group_allocated",       # the file in ``schemas/`` its ``--json`` document matches
+        quiet=True,                     # ``-q`` prints only its value (``Result.quiet()``)
         example="--allocate-group 3 --roles frontend,backend,test --app demo",
         help="allocate N ports in one step, one per role",
     )
 
     Option(name="app", flag="--app", metavar="APP", help="...")   # metavar None: a switch
 
-``--json`` and ``-h``/``--help`` are accepted by every command and are not in OPTIONS. An
-option may come anywhere on the line, before the command word too. An option with
-``alone`` set (``--range``) runs that command when given by itself without a value.
+``--json``, ``-q``/``--quiet`` and ``-h``/``--help`` are not in OPTIONS: ``--json`` and
+``--help`` go with every command, ``-q`` with those marked ``quiet``. An option with
+``everywhere`` set (``--registry``) goes with every command too. An option may come
+anywhere on the line, before the command word too, and at most once. An option with
+``alone`` set (``--range``) runs that command when given by itself without a value; one with
+``seconds`` set takes a finite number of seconds >= 0, checked by the parser.
 
 Adding a command is one ``Command`` entry here, its handler (in ``_commands.py`` or a module
 of its own; import what it needs inside the function, so other commands do not pay for it),
@@ -37,6 +43,7 @@ already-loaded modules: ``--help`` and the parser cost next to nothing.
 from __future__ import annotations
 
 from . import _commands as commands
+from . import _schema, _why
 from . import _wait as waiting
 
 TYPE_CHECKING = False
@@ -55,12 +62,20 @@ class Arg:
     :ivar name: the key handlers read it by
     :ivar metavar: how help and messages show it
     :ivar optional: True when it may be left out
+    :ivar many: the last argument, given once or more (``release 3000 3001``)
     """
 
-    __slots__ = ("metavar", "name", "optional")
+    __slots__ = ("many", "metavar", "name", "optional")
 
-    def __init__(self, name: str, metavar: str, *, optional: bool = False) -> None:
-        self.name, self.metavar, self.optional = name, metavar, optional
+    def __init__(
+        self, name: str, metavar: str, *, optional: bool = False, many: bool = False
+    ) -> None:
+        self.name, self.metavar, self.optional, self.many = name, metavar, optional, many
+
+    @property
+    def shown(self) -> str:
+        """How help shows it: ``PORT...`` when it may be given several times."""
+        return f"{self.metavar}..." if self.many else self.metavar
 
 
 class Option:
@@ -69,16 +84,20 @@ class Option:
     :ivar optional_value: the value may be left out (``--range`` alone)
     :ivar alone: the command it runs when given by itself without a value
     :ivar empty_is_none: an empty value (``--app "$UNSET"``) counts as not given
+    :ivar everywhere: every command takes it (``--registry``, ``--lock-timeout``)
+    :ivar seconds: its value is a finite number of seconds >= 0
     """
 
     __slots__ = (
         "alone",
         "empty_is_none",
+        "everywhere",
         "flag",
         "help",
         "metavar",
         "name",
         "optional_value",
+        "seconds",
         "short",
     )
 
@@ -93,10 +112,12 @@ class Option:
         optional_value: bool = False,
         alone: str | None = None,
         empty_is_none: bool = False,
+        everywhere: bool = False,
+        seconds: bool = False,
     ) -> None:
         self.name, self.flag, self.metavar, self.help = name, flag, metavar, help
         self.short, self.optional_value, self.alone = short, optional_value, alone
-        self.empty_is_none = empty_is_none
+        self.empty_is_none, self.everywhere, self.seconds = empty_is_none, everywhere, seconds
 
     @property
     def shown(self) -> str:
@@ -116,6 +137,7 @@ class Command:
         "name",
         "needs",
         "options",
+        "quiet",
         "schema",
     )
 
@@ -131,10 +153,11 @@ class Command:
         args: tuple[Arg, ...] = (),
         options: tuple[str, ...] = (),
         needs: tuple[tuple[str, str], ...] = (),
+        quiet: bool = False,
     ) -> None:
         self.name, self.flag, self.handler, self.schema = name, flag, handler, schema
         self.help, self.example = help, example
-        self.args, self.options, self.needs = args, options, needs
+        self.args, self.options, self.needs, self.quiet = args, options, needs, quiet
 
     @property
     def shown(self) -> str:
@@ -166,32 +189,44 @@ OPTIONS: dict[str, Option] = {
         Option("allow_other_users", "--allow-other-users", None,
                "as root, also end another user's process"),
         Option("yes", "--yes", None, "do not ask", short="-y"),
+        Option("timeout", "--timeout", "S",
+               "kill-port: send SIGTERM, wait up to S seconds for the port to be free, then "
+               "SIGKILL; wait: give up after S seconds (default 60)",
+               seconds=True),
+        Option("dry_run", "--dry-run", None, "show who would be signalled; change nothing"),
+        Option("registry", "--registry", "PATH",
+               "the registry file (instead of $AIOPORTS_REGISTRY)", everywhere=True),
+        Option("lock_timeout", "--lock-timeout", "S",
+               "seconds to wait for another process's hold on the registry (default 10)",
+               everywhere=True, seconds=True),
         Option("free", "--free", None, "wait: until a server could start on the port"),
-        Option("timeout", "--timeout", "S", "wait: give up after S seconds (default 60)"),
-        Option("interval", "--interval", "S", "wait: look every S seconds (default 0.1)"),
+        Option("interval", "--interval", "S", "wait: look every S seconds (default 0.1)",
+               seconds=True),
         Option("pid", "--pid", "PID", "wait: the listener must be PID or a descendant"),
     )
 }  # fmt: skip
 
 _PORT = (Arg("port", "PORT"),)
+_PORTS = (Arg("port", "PORT", many=True),)
+_KILL = ("force", "allow_other_users", "timeout", "dry_run")
 _SPAN = (Arg("range", "START-END"),)
 COMMANDS: tuple[Command, ...] = (
     Command(
         "allocate", "--allocate", handler=commands.allocate, schema="allocated",
-        options=("range", *_META, "service", "owner_pid"),
+        options=("range", *_META, "service", "owner_pid"), quiet=True,
         example="--allocate --app demo --worktree main --service api",
         help="allocate the lowest free port of the range",
     ),
     Command(
         "allocate-group", "--allocate-group", handler=commands.allocate_group,
         schema="group_allocated", args=(Arg("count", "N"),),
-        options=("roles", "range", *_META, "owner_pid"),
+        options=("roles", "range", *_META, "owner_pid"), quiet=True,
         example="--allocate-group 3 --roles frontend,backend,test --app demo",
         help="allocate N ports in one step, one per role",
     ),
     Command(
-        "release", "--release", handler=commands.release, schema="released", args=_PORT,
-        example="--release 3000", help="free one allocated port",
+        "release", "--release", handler=commands.release, schema="released", args=_PORTS,
+        example="--release 3000", help="free allocated ports",
     ),
     Command(
         "release-group", "--release-group", handler=commands.release_group,
@@ -203,8 +238,9 @@ COMMANDS: tuple[Command, ...] = (
         example="--list", help="every allocation",
     ),
     Command(
-        "probe", "--probe", handler=commands.probe, schema="probe", args=_PORT,
-        example="--probe 3000", help="could a server start on port PORT now?",
+        "probe", "--probe", handler=commands.probe, schema="probe", args=_PORTS, quiet=True,
+        example="--probe 3000",
+        help="could a server start on PORT now? (exit 0 free, 3 in use, 4 denied)",
     ),
     Command(
         "cleanup", "--cleanup", handler=commands.cleanup, schema="cleanup", options=("yes",),
@@ -217,7 +253,7 @@ COMMANDS: tuple[Command, ...] = (
         "a folder or another program's file in its place)",
     ),
     Command(
-        "range", "--range", handler=commands.show_range, schema="range",
+        "range", "--range", handler=commands.show_range, schema="range", quiet=True,
         example="--range", help="show the default range and where it comes from",
     ),
     Command(
@@ -231,19 +267,23 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         "reserve", "--reserve", handler=commands.reserve, schema="reserve", args=_PORT,
-        options=(*_META, "service", "kill", "force", "allow_other_users"),
-        needs=(("force", "kill"), ("allow_other_users", "kill")),
+        options=(*_META, "service", "kill", *_KILL),
+        needs=tuple((name, "kill") for name in _KILL),
         example="--reserve 11434 --kill",
         help="record this exact port, optionally ending its occupier",
     ),
     Command(
-        "detect", "--detect", handler=commands.detect, schema="detect", args=_PORT,
-        example="--detect 3000", help="which process holds port PORT?",
+        "detect", "--detect", handler=commands.detect, schema="detect", args=_PORTS,
+        quiet=True, example="--detect 3000", help="which processes hold PORT?",
     ),
     Command(
-        "kill-port", "--kill-port", handler=commands.kill_port, schema="kill", args=_PORT,
-        options=("force", "allow_other_users"),
-        example="--kill-port 3000 --force", help="end the process that holds port PORT",
+        "kill-port", "--kill-port", handler=commands.kill_port, schema="kill", args=_PORTS,
+        options=_KILL,
+        example="--kill-port 3000 --force", help="end the processes that hold PORT",
+    ),
+    Command(
+        "why", None, handler=_why.why, schema="why", args=_PORTS,
+        example="why 3000", help="everything that stands between a server and PORT",
     ),
     Command(
         "scan", "--scan", handler=commands.scan, schema="scan", args=_SPAN,
@@ -258,6 +298,11 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "version", "--version", handler=commands.version, schema="version",
         example="--version", help="print the version",
+    ),
+    Command(
+        "schema", None, handler=_schema.schema, schema="schema",
+        args=(Arg("name", "NAME", optional=True),),
+        example="schema probe", help="print the JSON Schema NAME (alone: the list of names)",
     ),
 )  # fmt: skip
 

@@ -25,26 +25,16 @@ DEFAULT_TIMEOUT = 60.0
 DEFAULT_INTERVAL = 0.1
 
 
-def seconds_arg(text: str | None, flag: str, default: float) -> float:
-    """A number of seconds > 0 from the command line; ``default`` when not given.
+def seconds_arg(ctx: Context, name: str, default: float) -> float:
+    """Option ``name`` in seconds, which must be > 0 here (the parser refused -1, nan and
+    words already); ``default`` when not given.
 
-    :raises InvalidArgumentError: for anything else ("abc", 0, -1, nan): exit code 2.
+    :raises InvalidArgumentError: for 0 (exit code 2).
     """
-    from .. import InvalidArgumentError
     from .._checks import seconds
 
-    if text is None:
-        return default
-    try:
-        value: float = int(text)
-    except ValueError:
-        try:
-            value = float(text)
-        except ValueError:
-            raise InvalidArgumentError(
-                flag, text, f"{flag} must be a finite number of seconds > 0, got {text!r}"
-            ) from None
-    return seconds(flag, value, positive=True)
+    value = ctx.seconds(name)
+    return default if value is None else seconds(f"--{name}", value, positive=True)
 
 
 def pid_arg(text: str | None, flag: str) -> int | None:
@@ -88,8 +78,8 @@ def wait(ctx: Context) -> Result:
     from ._results_wait import Waited
 
     port = target_port(ctx.arg("target"))
-    timeout = seconds_arg(ctx.text("timeout"), "--timeout", DEFAULT_TIMEOUT)
-    interval = seconds_arg(ctx.text("interval"), "--interval", DEFAULT_INTERVAL)
+    timeout = seconds_arg(ctx, "timeout", DEFAULT_TIMEOUT)
+    interval = seconds_arg(ctx, "interval", DEFAULT_INTERVAL)
     door = ctx.door()
     if ctx.flag("free"):
         if ctx.text("pid") is not None:
