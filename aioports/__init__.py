@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from ._errors import RegistryLockTimeoutError as RegistryLockTimeoutError
     from ._errors import WaitTimeoutError as WaitTimeoutError
     from ._lease import Lease as Lease
+    from ._listen_fds import listen_fds as listen_fds
     from ._manager import PortManager as PortManager
     from ._manifest import Manifest as Manifest
     from ._models import Allocation as Allocation
@@ -122,6 +123,7 @@ _SOURCES: dict[str, str] = {
     "allocate_sync": "_sync",
     "find_project": "_project",
     "lease_sync": "_sync",
+    "listen_fds": "_listen_fds",
     "release_sync": "_sync",
     "wait_until_free_sync": "_sync",
     "wait_until_listening_sync": "_sync",
@@ -179,6 +181,7 @@ __all__ = (
     "allocate_sync",
     "find_project",
     "lease_sync",
+    "listen_fds",
     "release_sync",
     "wait_until_free_sync",
     "wait_until_listening_sync",
