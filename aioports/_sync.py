@@ -266,6 +266,27 @@ class SyncPortManager:
         sock = None if claim is None else claim.socket
         return Lease(allocation, sock, release_blocking=self._release_lease)
 
+    def hand_over(self, lease: Lease, owner_pid: int) -> Lease:
+        """Make ``owner_pid`` the owner of ``lease``'s allocation: ``aioports run --once``
+        gives its one-shot port to the child it starts, so that the port stays allocated while
+        the child runs and goes once it has exited, whatever happens to the wrapper.
+
+        :return: the lease of the changed allocation (the old one releases nothing any more);
+            ``lease`` itself when the registry no longer holds its allocation (a cleanup)
+        :raises ProcessGoneError: when ``owner_pid`` has already exited.
+        """
+        from ._allocation import owner_fields, owner_of
+        from ._lease import Lease, release_if_ours
+        from ._records import replace
+
+        identity, namespace = owner_of(owner_pid)
+        changed = replace(lease.allocation, **owner_fields(identity, namespace))
+        with self._registry.transaction() as entries:
+            if not release_if_ours(entries, lease.allocation):
+                return lease
+            entries.add(changed)
+        return Lease(changed, None, release_blocking=self._release_lease)
+
     def _release_lease(self, allocation: Allocation) -> bool:
         from ._lease import release_if_ours
 

@@ -235,6 +235,17 @@ def _registry() -> referencing.Registry[Any]:
     return referencing.Registry().with_resources(resources_)
 
 
+def assert_usage_error(args: Sequence[str], done: Result, *, json_mode: bool) -> None:
+    """``done`` is bad input refused the one way: exit 2 and one line on stderr, or under
+    ``--json`` one error document."""
+    assert done.exit_code == 2, (args, done)
+    if json_mode:
+        validate("error", done.json())
+    else:
+        assert done.stderr.startswith("aioports: error: "), (args, done.stderr)
+        assert done.stderr.count("\n") == 1, (args, done.stderr)
+
+
 def validate(name: str, document: Any) -> None:
     """Fail unless ``document`` matches the shipped schema ``name``."""
     validator = jsonschema.Draft202012Validator(schemas()[name], registry=_registry())

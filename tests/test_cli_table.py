@@ -18,12 +18,18 @@ from aioports.cli._parse import help_text, parse
 from aioports.cli._table import COMMANDS, OPTIONS, Command
 
 SAMPLE = {
-    "PORT": "3000", "N": "2", "ID": "1a2b3c4d5e6f", "START-END": "4000-4010", "NAME": "probe"
+    "PORT": "3000", "N": "2", "ID": "1a2b3c4d5e6f", "START-END": "4000-4010", "NAME": "probe",
+    "SERVICE": "web",
 }  # fmt: skip
 
 
 def _values(command: Command) -> list[str]:
     return [SAMPLE[arg.metavar] for arg in command.args]
+
+
+def _rest(command: Command) -> list[str]:
+    """The command line after ``--`` of a command that takes one (``run``)."""
+    return [] if command.rest is None else ["--", "true"]
 
 
 @pytest.fixture
@@ -43,12 +49,12 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c.name)
 def test_the_word_and_the_seed_flag_are_one_command(command: Command) -> None:
-    word = parse([command.name, *_values(command)])
+    word = parse([command.name, *_values(command), *_rest(command)])
     assert word.command is command
     expected = zip((arg.name for arg in command.args), _values(command), strict=True)
     assert word.args == dict(expected)
     if command.flag is not None:
-        flag = parse([command.flag, *_values(command)])
+        flag = parse([command.flag, *_values(command), *_rest(command)])
         assert (flag.command, flag.args) == (word.command, word.args)
 
 
@@ -59,7 +65,7 @@ def test_each_command_takes_only_its_own_options(command: Command) -> None:
             continue
         given = [option.flag] if option.metavar is None else [option.flag, "x"]
         with pytest.raises(UsageError, match=f"^{option.shown} only applies to "):
-            parse([command.name, *_values(command), *given])
+            parse([command.name, *_values(command), *given, *_rest(command)])
 
 
 def test_options_may_come_before_the_command_word() -> None:

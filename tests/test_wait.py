@@ -15,7 +15,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from cli_helpers import CliRunner, Executable, validate
+from cli_helpers import CliRunner, Executable, assert_usage_error, validate
 from helpers import free_port
 from processes import reap
 
@@ -271,12 +271,7 @@ BAD_WAITS = [
 def test_cli_bad_input_exits_2(cli: CliRunner, json_mode: bool) -> None:
     suffix = ["--json"] if json_mode else []
     for args, done in zip(BAD_WAITS, cli.many([run + suffix for run in BAD_WAITS]), strict=True):
-        assert done.exit_code == 2, (args, done)
-        if json_mode:
-            validate("error", done.json())
-        else:
-            assert done.stderr.startswith("aioports: error: "), (args, done.stderr)
-            assert done.stderr.count("\n") == 1, (args, done.stderr)
+        assert_usage_error(args, done, json_mode=json_mode)
 
 
 def test_cli_pid_of_no_process_exits_2(cli: CliRunner) -> None:

@@ -67,7 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
     for stream in (out, err):
         _tolerate_unencodable(stream)
-    json_mode = "--json" in arguments
+    # What follows ``--`` is somebody else's command line (``run -- tool --json``).
+    own = arguments[: arguments.index("--")] if "--" in arguments else arguments
+    json_mode = "--json" in own
     previous = _on_sigterm()
     try:
         code = _run(arguments, out, err, json_mode=json_mode)
@@ -125,10 +127,13 @@ def _run(arguments: list[str], out: TextIO, err: TextIO, *, json_mode: bool) -> 
     if result is None:
         return EXIT_OK
     if json_mode:
-        _emit(out, result.document())
+        document = result.document()
+        if document is not None:  # None: a run whose stdout is somebody else's (``run``)
+            _emit(out, document)
     else:
         # ``-q`` cannot be a value (values never look like options), so it was given.
-        quiet = "-q" in arguments or "--quiet" in arguments
+        own = arguments[: arguments.index("--")] if "--" in arguments else arguments
+        quiet = "-q" in own or "--quiet" in own
         result.show(out, err, _style(out), quiet=quiet)
     return result.code
 

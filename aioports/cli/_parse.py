@@ -33,7 +33,7 @@ class Parsed:
     :ivar quiet: ``-q``/``--quiet`` was given: print only the value
     """
 
-    __slots__ = ("args", "command", "help", "json", "many", "options", "quiet")
+    __slots__ = ("args", "command", "help", "json", "many", "options", "quiet", "rest")
 
     def __init__(
         self,
@@ -48,6 +48,8 @@ class Parsed:
     ) -> None:
         self.command, self.args, self.options = command, args, options
         self.json, self.help, self.many, self.quiet = json, help, many, quiet
+        #: what came after ``--``, for a command that takes a command line (``run``)
+        self.rest: tuple[str, ...] = ()
 
 
 def _looks_like_option(token: str) -> bool:
@@ -75,6 +77,7 @@ def parse(argv: Sequence[str]) -> Parsed:
     options: dict[str, str | bool] = {}
     unknown: list[str] = []
     json = help = quiet = False
+    after: tuple[str, ...] | None = None  # the command line after ``--`` (``run``)
     tokens = list(argv)
     index = 0
 
@@ -91,7 +94,10 @@ def parse(argv: Sequence[str]) -> Parsed:
         token = tokens[index]
         index += 1
         if token == "--":  # everything after it is an argument
-            values += tokens[index:]
+            if command is not None and command.rest is not None:
+                after = tuple(tokens[index:])
+            else:
+                values += tokens[index:]
             break
         if not _looks_like_option(token):
             if command is None and token == "help":
@@ -140,9 +146,15 @@ def parse(argv: Sequence[str]) -> Parsed:
             options[option.name] = value_of(flag, inline)
     if help:
         return Parsed(None, {}, {}, json=json, help=True)
+    if command is not None and command.rest is not None and after is None:
+        raise UsageError(
+            f"{command.name} needs a command after --: aioports {command.name} "
+            f"{' '.join(_arg(a) for a in command.args)} -- {command.rest} {HELP_HINT}"
+        )
     parsed = _checked(command, values, options, unknown, json=json)
     _check_quiet(parsed, quiet)
     parsed.quiet = quiet
+    parsed.rest = after or ()
     return parsed
 
 
@@ -256,6 +268,8 @@ def help_text() -> str:
     ]
     for command in COMMANDS:
         usage = " ".join([command.name, *(_arg(a) for a in command.args)])
+        if command.rest is not None:
+            usage += f" -- {command.rest}"
         lines.append(_row(usage, command.help))
         if command.options:
             shown = " ".join(f"[{_usage(OPTIONS[name])}]" for name in command.options)

@@ -43,6 +43,7 @@ already-loaded modules: ``--help`` and the parser cost next to nothing.
 from __future__ import annotations
 
 from . import _commands as commands
+from . import _run as running
 from . import _schema, _why
 from . import _wait as waiting
 
@@ -138,6 +139,7 @@ class Command:
         "needs",
         "options",
         "quiet",
+        "rest",
         "schema",
     )
 
@@ -154,10 +156,13 @@ class Command:
         options: tuple[str, ...] = (),
         needs: tuple[tuple[str, str], ...] = (),
         quiet: bool = False,
+        rest: str | None = None,
     ) -> None:
         self.name, self.flag, self.handler, self.schema = name, flag, handler, schema
         self.help, self.example = help, example
         self.args, self.options, self.needs, self.quiet = args, options, needs, quiet
+        #: the metavar of the command line it takes after ``--`` (``run``), or None
+        self.rest = rest
 
     @property
     def shown(self) -> str:
@@ -203,6 +208,13 @@ OPTIONS: dict[str, Option] = {
         Option("interval", "--interval", "S", "wait: look every S seconds (default 0.1)",
                seconds=True),
         Option("pid", "--pid", "PID", "wait: the listener must be PID or a descendant"),
+        Option("once", "--once", None, "run: on a one-shot port, released when the command ends"),
+        Option("fd", "--fd", None, "run: pass the listening socket as fd 3 (systemd's protocol)"),
+        Option("env", "--env", "NAME", "run: the variable the port goes in (default PORT)"),
+        Option("host", "--host", "ADDRESS", "run: the address to bind and show (127.0.0.1)"),
+        Option("grace", "--grace", "S",
+               "run: seconds the command gets to exit after a stop, then SIGKILL (default 5)",
+               seconds=True),
     )
 }  # fmt: skip
 
@@ -294,6 +306,13 @@ COMMANDS: tuple[Command, ...] = (
         options=("free", "timeout", "interval", "pid"),
         example="wait 8000 --timeout 30",
         help="wait until a server listens on PORT (--free: until one could start there)",
+    ),
+    Command(
+        "run", None, handler=running.run, schema="error",
+        args=(Arg("service", "SERVICE", optional=True),), rest="COMMAND [ARG...]",
+        options=("once", "fd", "env", "host", "kill", "grace", "range", *_META), quiet=True,
+        example="run --once --fd -- uvicorn --fd {fd} app:app",
+        help="start COMMAND on the service's port (--once: a port of its own), with PORT set",
     ),
     Command(
         "version", "--version", handler=commands.version, schema="version",
