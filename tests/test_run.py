@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_helpers import CliRunner, Executable, assert_usage_error, validate
+from cli_helpers import EXECUTABLE, CliRunner, Executable, assert_usage_error, validate
 from helpers import free_block
 from processes import reap
 from repos import make_repo
@@ -370,3 +370,47 @@ def test_a_held_service_port_names_its_holder(run_cli: Executable, shop: Path) -
             os.kill(second.pid, signal.SIGTERM)
             assert finish(second)[0] == 128 + signal.SIGTERM
         assert finish(first)[0] != 0
+
+
+def test_on_a_terminal_the_child_reads_it_and_gets_ctrl_c(run_cli: Executable) -> None:
+    """The child's group is the terminal's foreground group while it runs: it may read the
+    terminal (no SIGTTIN), and Ctrl-C typed there reaches it."""
+    import pty
+
+    script = "import time; print('got', input(), flush=True); time.sleep(600)"
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [EXECUTABLE, "run", "--once", "-q", "--", sys.executable, "-c", script],
+        env=run_cli.env(),
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        start_new_session=True,
+        preexec_fn=lambda: fcntl_ioctl_tiocsctty(0),
+        text=True,
+    )
+    os.close(follower)
+    try:
+        os.write(leader, b"hello\n")
+        seen = b""
+        while b"got hello" not in seen:
+            chunk = os.read(leader, 1024)
+            assert chunk, seen
+            seen += chunk
+        os.write(leader, b"\x03")  # Ctrl-C on the terminal
+        assert proc.wait(timeout=30) == 128 + signal.SIGINT
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        reap(proc)
+        os.close(leader)
+    assert allocations(run_cli.registry) == []
+
+
+def fcntl_ioctl_tiocsctty(fd: int) -> None:
+    """Make the pty on ``fd`` the controlling terminal of the new session (as a terminal
+    emulator does for its shell)."""
+    import fcntl
+    import termios
+
+    fcntl.ioctl(fd, termios.TIOCSCTTY, 0)
