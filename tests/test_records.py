@@ -27,6 +27,7 @@ from aioports import (
     RepairResult,
     Reservation,
     ScanResult,
+    WaitResult,
 )
 
 WHEN = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
@@ -120,6 +121,9 @@ CASES: list[tuple[Any, bytes]] = [
     (PruneResult((Pruned(BARE, PruneReason.OWNER_GONE),), dry_run=True),
      b'{"pruned":[{"allocation":' + orjson.dumps(BARE.to_dict())
      + b',"reason":"owner_gone"}],"dry_run":true}'),
+    (WaitResult(8000, "listening", 0.25, (4242,), ("127.0.0.1", "::1")),
+     b'{"port":8000,"condition":"listening","waited":0.25,"pids":[4242],'
+     b'"addresses":["127.0.0.1","::1"]}'),
 ]  # fmt: skip
 
 
