@@ -51,9 +51,9 @@ if TYPE_CHECKING:
     from ._models import PortRange as PortRange
     from ._models import PortStatus as PortStatus
     from ._models import ProbeResult as ProbeResult
+    from ._models import Pruned as Pruned
     from ._models import PruneReason as PruneReason
     from ._models import PruneResult as PruneResult
-    from ._models import Pruned as Pruned
     from ._models import Reason as Reason
     from ._models import ReasonCode as ReasonCode
     from ._models import RepairResult as RepairResult

@@ -100,6 +100,14 @@ def _metadata(ctx: Context, names: tuple[str, ...]) -> dict[str, str]:
     return {name: value for name, value in fields.items() if value is not None}
 
 
+def _picked(ctx: Context) -> dict[str, str | None]:
+    """The ``--app``/``--worktree``/``--service`` filter as keyword arguments."""
+    from ._named import picked
+
+    chosen = picked(ctx)
+    return {"app": chosen.app, "worktree": chosen.worktree, "service": chosen.service}
+
+
 def _owner_pid(ctx: Context) -> int | None:
     text = ctx.text("owner_pid")
     return None if text is None else count_arg(text, "--owner-pid")
@@ -201,10 +209,22 @@ def allocate_group(ctx: Context) -> Result:
 
 
 def release(ctx: Context) -> Result:
-    from ._results import Released
+    from ._named import picked
+    from ._results import Released, ReleasedPicked
 
     door = ctx.door()
-    return each_port(ctx, lambda port: Released(port, door.release(port)))
+    chosen = picked(ctx)
+    if ctx.parsed.many:
+        if chosen:
+            raise UsageError("release takes PORT... or --app/--worktree/--service, not both")
+        return each_port(ctx, lambda port: Released(port, door.release(port)))
+    if not chosen:
+        raise UsageError(
+            "release needs PORT... or --app/--worktree/--service: aioports release PORT..."
+        )
+    return ReleasedPicked(
+        chosen, door.release_matching(chosen.app, chosen.worktree, chosen.service)
+    )
 
 
 def release_group(ctx: Context) -> Result:
@@ -219,7 +239,7 @@ def release_group(ctx: Context) -> Result:
 def list_allocations(ctx: Context) -> Result:
     from ._results import Listing
 
-    return Listing(ctx.door().list_allocations())
+    return Listing(ctx.door().list_allocations(**_picked(ctx)))
 
 
 def probe(ctx: Context) -> Result:
@@ -232,9 +252,16 @@ def probe(ctx: Context) -> Result:
 
 
 def cleanup(ctx: Context) -> Result:
+    from .. import CleanupResult
+    from ._named import picked
     from ._results import Cleaned
 
-    return Cleaned(ctx.door().cleanup())
+    door = ctx.door()
+    chosen = picked(ctx)
+    if not chosen:
+        return Cleaned(door.cleanup())
+    released = door.release_matching(chosen.app, chosen.worktree, chosen.service)
+    return Cleaned(CleanupResult(released=len(released)))
 
 
 def repair(ctx: Context) -> Result:
@@ -274,7 +301,7 @@ def dashboard(ctx: Context) -> Result:
     from ._results_live import Dashboard
 
     door = ctx.door()
-    return Dashboard(build_rows(door, door.list_allocations()))
+    return Dashboard(build_rows(door, door.list_allocations(**_picked(ctx))))
 
 
 def version(ctx: Context) -> Result:
@@ -344,8 +371,18 @@ def reserve(ctx: Context) -> Result:
     if ctx.flag("dry_run"):
         return _reserve_dry_run(ctx, door, port)
     options = _kill_options(ctx)
-    reservation = door.run_async(
-        lambda pm: pm.reserve(port, kill_if_occupied=ctx.flag("kill"), metadata=metadata, **options)
+    owner = _owner_pid(ctx)
+    reservation = _owned(
+        owner,
+        lambda: door.run_async(
+            lambda pm: pm.reserve(
+                port,
+                kill_if_occupied=ctx.flag("kill"),
+                metadata=metadata,
+                owner_pid=owner,
+                **options,
+            )
+        ),
     )
     return Reserved(reservation)
 

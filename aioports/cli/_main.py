@@ -144,16 +144,15 @@ def _result(arguments: list[str], out: TextIO, err: TextIO) -> Result | None:
             out.write(help_text())
             return None
         command = parsed.command
-        if (
-            command.name == "cleanup"
-            and "yes" not in parsed.options
-            and sys.stdin is not None
-            and sys.stdin.isatty()
-            and not _confirm(err)
-        ):
+        if command.name == "cleanup" and "yes" not in parsed.options:
             from ._results import Cancelled
 
-            return Cancelled()
+            # No terminal to ask (an agent, a script): removing every worktree's ports,
+            # live test leases included, takes an explicit --yes.
+            if sys.stdin is None or not sys.stdin.isatty():
+                return Cancelled(asked=False)
+            if not _confirm(err, parsed.options):
+                return Cancelled(asked=True)
         from ._context import Context
 
         return command.handler(Context(parsed, progress=err if err.isatty() else None))
@@ -227,9 +226,11 @@ def _emit(out: TextIO, document: object) -> None:
     buffer.flush()
 
 
-def _confirm(err: TextIO) -> bool:
-    """Ask on the terminal before removing every allocation; anything but yes is no."""
-    err.write("aioports: Remove every allocation from the registry? [y/N] ")
+def _confirm(err: TextIO, options: dict[str, str | bool]) -> bool:
+    """Ask on the terminal before removing allocations; anything but yes is no."""
+    picked = [f"--{n} {options[n]}" for n in ("app", "worktree", "service") if n in options]
+    what = f"the allocations of {' '.join(picked)}" if picked else "every allocation"
+    err.write(f"aioports: Remove {what} from the registry? [y/N] ")
     err.flush()
     answer = sys.stdin.readline()
     return answer.strip().lower() in ("y", "yes")

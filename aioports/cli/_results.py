@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from typing import Any, TextIO
 
     from .. import Allocation, AllocationGroup, CleanupResult, PortRange, ProbeResult, RepairResult
+    from .._named import Selection
 
 __all__ = (
     "EXIT_DENIED",
@@ -32,6 +33,7 @@ __all__ = (
     "Probed",
     "RangeShown",
     "Released",
+    "ReleasedPicked",
     "Repaired",
     "Result",
     "Style",
@@ -253,6 +255,36 @@ class Released(Result):
         return {"port": self.port, "released": self.released}
 
 
+class ReleasedPicked(Result):
+    """``release --app A``: every entry the filter picked."""
+
+    __slots__ = ("ports", "selection")
+
+    def __init__(self, selection: Selection, ports: Sequence[int]) -> None:
+        self.selection, self.ports = selection, list(ports)
+
+    @property
+    def status(self) -> str:
+        return "released" if self.ports else "not_allocated"
+
+    def _what(self) -> str:
+        parts = [f"--{name} {value}" for name, value in self.selection.to_dict().items() if value]
+        return " ".join(parts)
+
+    @property
+    def message(self) -> str:
+        if self.ports:
+            return f"Released {', '.join(map(str, self.ports))} ({self._what()})."
+        return f"No allocation matches {self._what()}; nothing to release."
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ports": self.ports,
+            "released": bool(self.ports),
+            "picked": self.selection.to_dict(),
+        }
+
+
 class GroupReleased(Released):
     __slots__ = ("group_id", "ports")
 
@@ -350,14 +382,29 @@ class Cleaned(Recorded):
 
 
 class Cancelled(Result):
-    """The person at the terminal said no to a cleanup."""
+    """A cleanup that did not happen: the person at the terminal said no, or there was no
+    terminal to ask and no ``--yes``."""
 
-    __slots__ = ()
+    __slots__ = ("asked",)
 
-    status = "cancelled"
     code = 1
     to_stderr = True
-    message = "Cleanup cancelled; nothing was removed."
+
+    def __init__(self, *, asked: bool) -> None:
+        self.asked = asked
+
+    @property
+    def status(self) -> str:
+        return "cancelled" if self.asked else "refused"
+
+    @property
+    def message(self) -> str:
+        if self.asked:
+            return "Cleanup cancelled; nothing was removed."
+        return (
+            "cleanup removes allocations of every worktree, live test leases included, and "
+            "there is no terminal to ask: add --yes (aioports cleanup --yes); nothing was removed."
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {"hint": "aioports cleanup --yes"}

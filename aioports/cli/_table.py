@@ -43,7 +43,7 @@ already-loaded modules: ``--help`` and the parser cost next to nothing.
 from __future__ import annotations
 
 from . import _commands as commands
-from . import _schema, _why
+from . import _named, _schema, _why
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -173,12 +173,19 @@ OPTIONS: dict[str, Option] = {
             "the range to allocate from; alone, show the default range",
             optional_value=True, alone="range",
         ),
-        Option("app", "--app", "APP", "the application the port is for (stored with it)",
+        Option("app", "--app", "APP",
+               "the app: stored with a new port; picks entries to list, release, clean up",
                empty_is_none=True),
-        Option("worktree", "--worktree", "NAME", "the worktree or branch (stored with it)",
+        Option("worktree", "--worktree", "NAME",
+               "the worktree, likewise; ensure, port, env: a folder of the checkout",
                empty_is_none=True),
-        Option("service", "--service", "NAME", "the service name (stored with it)",
+        Option("service", "--service", "NAME", "the service name, likewise",
                empty_is_none=True),
+        Option("preferred", "--preferred", "PORT",
+               "the port a new named port takes when it is free and unallocated"),
+        Option("format", "--format", "FORMAT", "dotenv (default), shell or json"),
+        Option("write", "--write", "FILE",
+               "create or update the aioports block of a .env file; no other byte changes"),
         Option("roles", "--roles", "A,B,C", "one role name per port of a group"),
         Option("owner_pid", "--owner-pid", "PID", "release when this process exits",
                empty_is_none=True),
@@ -191,7 +198,8 @@ OPTIONS: dict[str, Option] = {
         Option("timeout", "--timeout", "S",
                "send SIGTERM, wait up to S seconds for the port to be free, then SIGKILL",
                seconds=True),
-        Option("dry_run", "--dry-run", None, "show who would be signalled; change nothing"),
+        Option("dry_run", "--dry-run", None,
+               "show what would be done (who would be signalled, what pruned); change nothing"),
         Option("registry", "--registry", "PATH",
                "the registry file (instead of $AIOPORTS_REGISTRY)", everywhere=True),
         Option("lock_timeout", "--lock-timeout", "S",
@@ -200,6 +208,7 @@ OPTIONS: dict[str, Option] = {
     )
 }  # fmt: skip
 
+_PICK = (*_META, "service")
 _PORT = (Arg("port", "PORT"),)
 _PORTS = (Arg("port", "PORT", many=True),)
 _KILL = ("force", "allow_other_users", "timeout", "dry_run")
@@ -219,8 +228,10 @@ COMMANDS: tuple[Command, ...] = (
         help="allocate N ports in one step, one per role",
     ),
     Command(
-        "release", "--release", handler=commands.release, schema="released", args=_PORTS,
-        example="--release 3000", help="free allocated ports",
+        "release", "--release", handler=commands.release, schema="released",
+        args=(Arg("port", "PORT", many=True, optional=True),), options=_PICK,
+        example="--release 3000",
+        help="free allocated ports, or those picked by --app, --worktree, --service",
     ),
     Command(
         "release-group", "--release-group", handler=commands.release_group,
@@ -228,8 +239,8 @@ COMMANDS: tuple[Command, ...] = (
         example="--release-group 1a2b3c4d5e6f", help="free every port of a group",
     ),
     Command(
-        "list", "--list", handler=commands.list_allocations, schema="list",
-        example="--list", help="every allocation",
+        "list", "--list", handler=commands.list_allocations, schema="list", options=_PICK,
+        example="--list", help="every allocation, or those picked",
     ),
     Command(
         "probe", "--probe", handler=commands.probe, schema="probe", args=_PORTS, quiet=True,
@@ -237,8 +248,9 @@ COMMANDS: tuple[Command, ...] = (
         help="could a server start on PORT now? (exit 0 free, 3 in use, 4 denied)",
     ),
     Command(
-        "cleanup", "--cleanup", handler=commands.cleanup, schema="cleanup", options=("yes",),
-        example="--cleanup --yes", help="remove every allocation (asks first on a terminal)",
+        "cleanup", "--cleanup", handler=commands.cleanup, schema="cleanup",
+        options=("yes", *_PICK), example="--cleanup --yes",
+        help="remove every allocation, or those picked (asks; off a terminal needs --yes)",
     ),
     Command(
         "repair", "--repair", handler=commands.repair, schema="repair", options=("force",),
@@ -257,11 +269,35 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         "dashboard", "--dashboard", handler=commands.dashboard, schema="dashboard",
-        example="--dashboard", help="allocations by app and worktree, with their live state",
+        options=_PICK, example="--dashboard",
+        help="allocations by app and worktree, with their live state",
+    ),
+    Command(
+        "ensure", None, handler=_named.ensure, schema="ensured",
+        args=(Arg("services", "SERVICE", many=True, optional=True),),
+        options=(*_META, "preferred", "range"), example="ensure web --preferred 8000",
+        help="the stable port of each SERVICE here (default: the manifest's services)",
+    ),
+    Command(
+        "port", None, handler=_named.port, schema="port",
+        args=(Arg("service", "SERVICE", optional=True),),
+        options=(*_META, "preferred", "range"), quiet=True, example="port web",
+        help="only the stable port of SERVICE, for $(aioports port web)",
+    ),
+    Command(
+        "env", None, handler=_named.env, schema="env",
+        args=(Arg("services", "SERVICE", many=True, optional=True),),
+        options=(*_META, "range", "format", "write"), example="env --write .env",
+        help="the project's ports as PORT=8000 lines, or into a .env file",
+    ),
+    Command(
+        "prune", None, handler=_named.prune, schema="prune", options=("dry_run",),
+        example="prune --dry-run",
+        help="remove provably stale entries (dead owners, worktrees gone)",
     ),
     Command(
         "reserve", "--reserve", handler=commands.reserve, schema="reserve", args=_PORT,
-        options=(*_META, "service", "kill", *_KILL),
+        options=(*_META, "service", "owner_pid", "kill", *_KILL),
         needs=tuple((name, "kill") for name in _KILL),
         example="--reserve 11434 --kill",
         help="record this exact port, optionally ending its occupier",
