@@ -37,6 +37,7 @@ already-loaded modules: ``--help`` and the parser cost next to nothing.
 from __future__ import annotations
 
 from . import _commands as commands
+from . import _watch as watch
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -165,6 +166,9 @@ OPTIONS: dict[str, Option] = {
         Option("allow_other_users", "--allow-other-users", None,
                "as root, also end another user's process"),
         Option("yes", "--yes", None, "do not ask", short="-y"),
+        Option("watch", "--watch", None,
+               "redraw in place every second until Ctrl-C, marking changes (a terminal only)"),
+        Option("interval", "--interval", "S", "seconds between --watch redraws (default 1)"),
     )
 }  # fmt: skip
 
@@ -221,7 +225,8 @@ COMMANDS: tuple[Command, ...] = (
         help="change the default range (saved next to the registry)",
     ),
     Command(
-        "dashboard", "--dashboard", handler=commands.dashboard, schema="dashboard",
+        "dashboard", "--dashboard", handler=watch.dashboard, schema="dashboard",
+        options=("watch", "interval"), needs=(("interval", "watch"),),
         example="--dashboard", help="allocations by app and worktree, with their live state",
     ),
     Command(
