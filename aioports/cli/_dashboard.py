@@ -45,6 +45,8 @@ class DashboardRow:
     :ivar allocation: the registry entry
     :ivar state: what holds the port now
     :ivar occupier: the holder, when it could be found
+    :ivar changed: its state (or holder) changed since the last frame of
+        ``dashboard --watch`` (``_watch.py``); people's output marks it, JSON has no frames
     """
 
     app: object
@@ -53,6 +55,7 @@ class DashboardRow:
     allocation: Allocation
     state: LiveState
     occupier: Occupier | None = None
+    changed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         occupier = self.occupier

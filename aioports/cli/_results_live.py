@@ -50,6 +50,8 @@ PACKAGE = "\N{PACKAGE}"
 HERB = "\N{HERB}"
 NO_APP = "(no app)"
 NO_WORKTREE = "(no worktree)"
+#: how ``dashboard --watch`` marks a row whose state changed since its last frame
+CHANGED = "*"
 
 
 def _who(pid: int | None, name: str | None) -> str:
@@ -404,7 +406,10 @@ class Dashboard(Listing):
                 worktree = row.worktree
                 shown = NO_WORKTREE if row.worktree is None else _cut_label(cell(row.worktree))
                 out.append(f"  {herb}Worktree: {shown}")
-            out.append(f"     {name.ljust(width)}  {row.allocation.port:<5}  {_state(row, style)}")
+            mark = CHANGED if row.changed else " "
+            out.append(
+                f"   {mark} {name.ljust(width)}  {row.allocation.port:<5}  {_state(row, style)}"
+            )
         return "\n".join(out) + "\n"
 
 
@@ -417,7 +422,9 @@ def _state(row: DashboardRow, style: Style) -> str:
     state = row.state.value
     label = f"[{row.state.name}]"
     if style.colour:
-        label = f"\033[{_COLOURS.get(state, '31')}m{label}\033[0m"
+        # A changed row's state in reverse video too, so that the eye finds it.
+        reverse = ";7" if row.changed else ""
+        label = f"\033[{_COLOURS.get(state, '31')}{reverse}m{label}\033[0m"
     occupier = row.occupier
     if occupier is not None and state in ("active", "foreign"):
         pid = "unknown" if occupier.pid is None else occupier.pid

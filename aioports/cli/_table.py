@@ -44,6 +44,7 @@ from __future__ import annotations
 
 from . import _commands as commands
 from . import _named, _schema, _why
+from . import _watch as watch
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -205,6 +206,9 @@ OPTIONS: dict[str, Option] = {
         Option("lock_timeout", "--lock-timeout", "S",
                "seconds to wait for another process's hold on the registry (default 10)",
                everywhere=True, seconds=True),
+        Option("watch", "--watch", None,
+               "redraw in place every second until Ctrl-C, marking changes (a terminal only)"),
+        Option("interval", "--interval", "S", "seconds between --watch redraws (default 1)"),
     )
 }  # fmt: skip
 
@@ -268,8 +272,9 @@ COMMANDS: tuple[Command, ...] = (
         help="change the default range (saved next to the registry)",
     ),
     Command(
-        "dashboard", "--dashboard", handler=commands.dashboard, schema="dashboard",
-        options=_PICK, example="--dashboard",
+        "dashboard", "--dashboard", handler=watch.dashboard, schema="dashboard",
+        options=(*_PICK, "watch", "interval"), needs=(("interval", "watch"),),
+        example="--dashboard",
         help="allocations by app and worktree, with their live state",
     ),
     Command(
