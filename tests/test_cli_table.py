@@ -18,7 +18,8 @@ from aioports.cli._parse import help_text, parse
 from aioports.cli._table import COMMANDS, OPTIONS, Command
 
 SAMPLE = {
-    "PORT": "3000", "N": "2", "ID": "1a2b3c4d5e6f", "START-END": "4000-4010", "NAME": "probe"
+    "PORT": "3000", "N": "2", "ID": "1a2b3c4d5e6f", "START-END": "4000-4010", "NAME": "probe",
+    "SERVICE": "web",
 }  # fmt: skip
 
 

@@ -321,13 +321,13 @@ class Listing(Recorded):
             return PREFIX + self.message + "\n"
         rows = [("PORT", "APP", "WORKTREE", "SERVICE/ROLE", "GROUP", "OWNER", "ALLOCATED (UTC)")]
         for a in self.record:
-            meta = a.metadata
+            app, worktree, service = a.parts
             rows.append(
                 (
                     str(a.port),
-                    cell(meta.get("app")),
-                    cell(meta.get("worktree")),
-                    a.role or cell(meta.get("service")),
+                    cell(app),
+                    cell(worktree),
+                    a.role or cell(service),
                     a.group or "-",
                     "-" if a.owner_pid is None else str(a.owner_pid),
                     a.allocated_at.strftime("%Y-%m-%d %H:%M:%S"),

@@ -396,21 +396,33 @@ class Dashboard(Listing):
         width = max(map(len, names))
         app: object = object()
         worktree: object = object()
+        named = True
         package, herb = (f"{PACKAGE} ", f"{HERB} ") if style.emoji else ("", "")
         for row, name in zip(rows, names, strict=True):
+            if named and not row.named:  # the named ports are done: one-shot ones follow
+                named, app = False, object()
+                if row is not rows[0]:
+                    out += ["", "One-shot allocations"]
             if row.app != app:
                 app, worktree = row.app, object()
                 shown = NO_APP if row.app is None else _cut_label(cell(row.app))
                 out += ["", f"{package}App: {shown}"]
             if row.worktree != worktree:
                 worktree = row.worktree
-                shown = NO_WORKTREE if row.worktree is None else _cut_label(cell(row.worktree))
-                out.append(f"  {herb}Worktree: {shown}")
+                out.append(f"  {herb}Worktree: {_worktree(row)}")
             mark = CHANGED if row.changed else " "
             out.append(
                 f"   {mark} {name.ljust(width)}  {row.allocation.port:<5}  {_state(row, style)}"
             )
         return "\n".join(out) + "\n"
+
+
+def _worktree(row: DashboardRow) -> str:
+    """A named port's worktree as its branch and path; else the metadata value."""
+    if row.worktree is None:
+        return NO_WORKTREE
+    shown = _cut_label(cell(row.worktree))
+    return f"{_cut_label(cell(row.branch))}  ({shown})" if row.branch is not None else shown
 
 
 def _cut_label(text: str) -> str:
