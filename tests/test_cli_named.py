@@ -242,3 +242,23 @@ def test_browser_unsafe_preferred_port_warns(
     assert any("6000" in w for w in document["warnings"])
     people = cli("ensure", "web", "--preferred", "6000", "--range", "6000-6000")
     assert "6000" in people.stderr
+
+
+EPHEMERAL = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+@pytest.mark.skipif(not EPHEMERAL.exists(), reason="no ip_local_port_range here")
+def test_a_range_inside_the_ephemeral_range_warns(cli: CliRunner, tmp_path: Path) -> None:
+    low, high = (int(n) for n in EPHEMERAL.read_text().split())
+    span = f"{high - 20}-{high}"
+    people = cli("allocate", "--range", span)
+    assert people.exit_code == 0
+    [warning] = [line for line in people.stderr.splitlines() if "ephemeral" in line]
+    assert f"{low}-{high}" in warning
+    document = cli.json("allocated", "allocate", "--range", span)
+    assert any("ephemeral" in w for w in document["warnings"])
+    group = cli.json("group_allocated", "allocate-group", "2", "--range", span)
+    assert any("ephemeral" in w for w in group["warnings"])
+    # A range below it says nothing.
+    quiet = cli.json("allocated", "allocate", "--range", f"{low - 100}-{low - 1}")
+    assert "warnings" not in quiet

@@ -177,18 +177,20 @@ def _waiting_door(ctx: Context) -> SyncPortManager:
 
 
 def allocate(ctx: Context) -> Result:
-    from ._results import Allocated
+    from .._hygiene import range_warnings
+    from ._results import Allocated, warned
 
     metadata = _metadata(ctx, ("app", "worktree", "service"))
     owner = _owner_pid(ctx)
     span = _allocation_range(ctx)
     door = ctx.door()
     port = _owned(owner, lambda: door.allocate(span, metadata, owner_pid=owner))
-    return Allocated(port, metadata, owner)
+    return warned(Allocated(port, metadata, owner), range_warnings(span or door.get_range()))
 
 
 def allocate_group(ctx: Context) -> Result:
-    from ._results import GroupAllocated
+    from .._hygiene import range_warnings
+    from ._results import GroupAllocated, warned
 
     count = count_arg(ctx.arg("count"), "--allocate-group")
     text = ctx.text("roles")
@@ -205,7 +207,7 @@ def allocate_group(ctx: Context) -> Result:
             count, roles=roles, range=span, metadata=metadata, owner_pid=owner
         ),
     )
-    return GroupAllocated(group)
+    return warned(GroupAllocated(group), range_warnings(span or door.get_range()))
 
 
 def release(ctx: Context) -> Result:
@@ -363,6 +365,8 @@ def kill_port(ctx: Context) -> Result:
 
 
 def reserve(ctx: Context) -> Result:
+    from .._hygiene import port_warnings
+    from ._results import warned
     from ._results_live import Reserved
 
     port = port_arg(ctx.arg("port"))
@@ -384,7 +388,7 @@ def reserve(ctx: Context) -> Result:
             )
         ),
     )
-    return Reserved(reservation)
+    return warned(Reserved(reservation), port_warnings(port))
 
 
 def _reserve_dry_run(ctx: Context, door: SyncPortManager, port: int) -> Result:

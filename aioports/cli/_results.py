@@ -41,6 +41,7 @@ __all__ = (
     "allocated_line",
     "printable",
     "table",
+    "warned",
 )
 
 PREFIX = "aioports: "
@@ -164,12 +165,59 @@ class Result:
     def show(self, out: TextIO, err: TextIO, style: Style, *, quiet: bool = False) -> None:
         """Write people's output: the notes and the result, or with ``quiet`` only its value
         (a failure still says what went wrong, on stderr)."""
+        for note in self.notes:  # on stderr: $(aioports port -q) still gets only the value
+            err.write(f"{PREFIX}{note}\n")
         if quiet and not self.to_stderr:
             out.write(self.quiet())
             return
-        for note in self.notes:
-            err.write(f"{PREFIX}{note}\n")
         (err if self.to_stderr else out).write(self.human(style))
+
+
+class Warned(Result):
+    """A result with warnings about the ports it chose (``_hygiene``): one stderr line each
+    for people, a ``warnings`` list in the JSON document."""
+
+    __slots__ = ("notes", "result")
+
+    def __init__(self, result: Result, warnings: Sequence[str]) -> None:
+        self.result, self.notes = result, (*result.notes, *warnings)
+
+    @property
+    def code(self) -> int:  # type: ignore[override]
+        return self.result.code
+
+    @property
+    def to_stderr(self) -> bool:  # type: ignore[override]
+        return self.result.to_stderr
+
+    @property
+    def status(self) -> str:
+        return self.result.status
+
+    @property
+    def message(self) -> str:
+        return self.result.message
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.result.to_dict()
+
+    def document(self) -> object:
+        document = self.result.document()
+        if self.notes and isinstance(document, dict):
+            message = document.pop("message")
+            document |= {"warnings": list(self.notes), "message": message}
+        return document
+
+    def human(self, style: Style) -> str:
+        return self.result.human(style)
+
+    def quiet(self) -> str:
+        return self.result.quiet()
+
+
+def warned(result: Result, warnings: Sequence[str]) -> Result:
+    """``result`` with ``warnings``, or as it is when there are none."""
+    return Warned(result, warnings) if warnings else result
 
 
 def allocated_line(allocation: Allocation) -> str:
