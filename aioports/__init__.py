@@ -20,11 +20,13 @@ if TYPE_CHECKING:
     from ._errors import ArgumentTypeError as ArgumentTypeError
     from ._errors import ConfigError as ConfigError
     from ._errors import DenialReason as DenialReason
+    from ._errors import EnvFileError as EnvFileError
     from ._errors import InvalidArgumentError as InvalidArgumentError
     from ._errors import InvalidMetadataError as InvalidMetadataError
     from ._errors import InvalidPortError as InvalidPortError
     from ._errors import InvalidRangeError as InvalidRangeError
     from ._errors import KillFailedError as KillFailedError
+    from ._errors import ManifestError as ManifestError
     from ._errors import NoFreePortError as NoFreePortError
     from ._errors import PermissionDeniedError as PermissionDeniedError
     from ._errors import PortAlreadyAllocatedError as PortAlreadyAllocatedError
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from ._errors import RegistryLockTimeoutError as RegistryLockTimeoutError
     from ._lease import Lease as Lease
     from ._manager import PortManager as PortManager
+    from ._manifest import Manifest as Manifest
     from ._models import Allocation as Allocation
     from ._models import AllocationGroup as AllocationGroup
     from ._models import CleanupResult as CleanupResult
@@ -44,14 +47,21 @@ if TYPE_CHECKING:
     from ._models import KillOutcome as KillOutcome
     from ._models import KillResult as KillResult
     from ._models import Occupier as Occupier
+    from ._models import PortKey as PortKey
     from ._models import PortRange as PortRange
     from ._models import PortStatus as PortStatus
     from ._models import ProbeResult as ProbeResult
+    from ._models import Pruned as Pruned
+    from ._models import PruneReason as PruneReason
+    from ._models import PruneResult as PruneResult
     from ._models import Reason as Reason
     from ._models import ReasonCode as ReasonCode
     from ._models import RepairResult as RepairResult
     from ._models import Reservation as Reservation
     from ._models import ScanResult as ScanResult
+    from ._named import EnsuredPort as EnsuredPort
+    from ._project import Project as Project
+    from ._project import find_project as find_project
     from ._sync import allocate_sync as allocate_sync
     from ._sync import lease_sync as lease_sync
     from ._sync import release_sync as release_sync
@@ -59,42 +69,52 @@ if TYPE_CHECKING:
 #: public name -> the private module that defines it
 _SOURCES: dict[str, str] = {
     "AioportsError": "_errors",
+    "Allocation": "_models",
+    "AllocationGroup": "_models",
     "ArgumentTypeError": "_errors",
+    "CleanupResult": "_models",
     "ConfigError": "_errors",
     "DenialReason": "_errors",
+    "EnsuredPort": "_named",
+    "EnvFileError": "_errors",
+    "Explanation": "_models",
+    "ExplanationStatus": "_models",
     "InvalidArgumentError": "_errors",
     "InvalidMetadataError": "_errors",
     "InvalidPortError": "_errors",
     "InvalidRangeError": "_errors",
     "KillFailedError": "_errors",
+    "KillOutcome": "_models",
+    "KillResult": "_models",
+    "Lease": "_lease",
+    "Manifest": "_manifest",
+    "ManifestError": "_errors",
     "NoFreePortError": "_errors",
+    "Occupier": "_models",
     "PermissionDeniedError": "_errors",
     "PortAlreadyAllocatedError": "_errors",
     "PortInUseError": "_errors",
+    "PortKey": "_models",
+    "PortManager": "_manager",
+    "PortRange": "_models",
+    "PortStatus": "_models",
     "PortUnavailableError": "_errors",
+    "ProbeResult": "_models",
     "ProcessGoneError": "_errors",
+    "Project": "_project",
+    "PruneReason": "_models",
+    "PruneResult": "_models",
+    "Pruned": "_models",
+    "Reason": "_models",
+    "ReasonCode": "_models",
     "RegistryCorruptError": "_errors",
     "RegistryError": "_errors",
     "RegistryLockTimeoutError": "_errors",
-    "Lease": "_lease",
-    "PortManager": "_manager",
-    "Allocation": "_models",
-    "AllocationGroup": "_models",
-    "CleanupResult": "_models",
-    "Explanation": "_models",
-    "ExplanationStatus": "_models",
-    "KillOutcome": "_models",
-    "KillResult": "_models",
-    "Occupier": "_models",
-    "PortRange": "_models",
-    "PortStatus": "_models",
-    "ProbeResult": "_models",
-    "Reason": "_models",
-    "ReasonCode": "_models",
     "RepairResult": "_models",
     "Reservation": "_models",
     "ScanResult": "_models",
     "allocate_sync": "_sync",
+    "find_project": "_project",
     "lease_sync": "_sync",
     "release_sync": "_sync",
 }
@@ -107,6 +127,8 @@ __all__ = (
     "CleanupResult",
     "ConfigError",
     "DenialReason",
+    "EnsuredPort",
+    "EnvFileError",
     "Explanation",
     "ExplanationStatus",
     "InvalidArgumentError",
@@ -117,17 +139,24 @@ __all__ = (
     "KillOutcome",
     "KillResult",
     "Lease",
+    "Manifest",
+    "ManifestError",
     "NoFreePortError",
     "Occupier",
     "PermissionDeniedError",
     "PortAlreadyAllocatedError",
     "PortInUseError",
+    "PortKey",
     "PortManager",
     "PortRange",
     "PortStatus",
     "PortUnavailableError",
     "ProbeResult",
     "ProcessGoneError",
+    "Project",
+    "PruneReason",
+    "PruneResult",
+    "Pruned",
     "Reason",
     "ReasonCode",
     "RegistryCorruptError",
@@ -138,6 +167,7 @@ __all__ = (
     "ScanResult",
     "__version__",
     "allocate_sync",
+    "find_project",
     "lease_sync",
     "release_sync",
 )

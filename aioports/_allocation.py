@@ -18,6 +18,8 @@ import orjson
 from . import _checks, _records
 from ._entries import MAX_METADATA_DEPTH, Entries, is_metadata
 from ._errors import ArgumentTypeError, InvalidArgumentError, InvalidMetadataError, shown
+from ._host import pid_namespace
+from ._hygiene import excluded_ports
 from ._models import Allocation, PortRange, ProcessIdentity
 from ._probe import BindProber
 from ._search import find_free_ports
@@ -37,22 +39,28 @@ class Request:
     :ivar metadata: the JSON object stored with each entry
     :ivar owner: the owner process, or None
     :ivar roles: one role per port of a group, or None for a single port
+    :ivar owner_pidns: the owner's PID namespace, where the OS has them
     """
 
     span: PortRange
     metadata: dict[str, Any]
     owner: ProcessIdentity | None
     roles: Sequence[str] | None
+    owner_pidns: str | None = None
 
     @property
     def count(self) -> int:
         return 1 if self.roles is None else len(self.roles)
 
 
-def _owner_identity(pid: int) -> ProcessIdentity:
+def owner_of(pid: int) -> tuple[ProcessIdentity, str | None]:
+    """The identity and PID namespace of the process ``pid`` (a blocking step).
+
+    :raises ProcessGoneError: when it does not exist.
+    """
     from ._identity import process_identity  # psutil: loaded only for owner-bound requests
 
-    return process_identity(pid)
+    return process_identity(pid), pid_namespace(pid)
 
 
 def prepare(
@@ -68,9 +76,10 @@ def prepare(
     """
     stored_metadata = json_object(metadata)
     owner: ProcessIdentity | None = None
+    namespace = None
     if owner_pid is not None:
-        owner = yield Blocking(_owner_identity, (_checks.owner_pid(owner_pid),))
-    request = Request(span, stored_metadata, owner, roles)
+        owner, namespace = yield Blocking(owner_of, (_checks.owner_pid(owner_pid),))
+    request = Request(span, stored_metadata, owner, roles, namespace)
     if request.count > len(span):
         reason = f"{request.count} ports cannot fit in range {span}, which has {len(span)}"
         raise InvalidArgumentError("count", request.count, reason)
@@ -86,7 +95,10 @@ def record(
     claim: Callable[[int], bool] | None = None,
 ) -> Steps[list[Allocation]]:
     """Find the ports of ``request`` and add their entries (inside a transaction)."""
-    ports = yield from find_free_ports(prober, request.span, request.count, entries, claim=claim)
+    skip = excluded_ports()
+    ports = yield from find_free_ports(
+        prober, request.span, request.count, entries, claim=claim, skip=skip
+    )
     now = datetime.now(UTC)
     roles = request.roles
     # 12 hex digits, as uuid4().hex[:12] gave, without importing uuid on every start.
@@ -100,15 +112,23 @@ def record(
             metadata=request.metadata,
             pid=os.getpid(),
             hostname=hostname,
-            owner_pid=None if owner is None else owner.pid,
-            owner_create_time=None if owner is None else owner.create_time,
-            owner_token=None if owner is None else owner.token,
             group=group,
             role=None if roles is None else roles[index],
+            **owner_fields(owner, request.owner_pidns),
         )
         entries.add(allocation)
         allocations.append(allocation)
     return allocations
+
+
+def owner_fields(owner: ProcessIdentity | None, namespace: str | None) -> dict[str, Any]:
+    """The fields of an entry that name its owner process (all None for no owner)."""
+    return {
+        "owner_pid": None if owner is None else owner.pid,
+        "owner_create_time": None if owner is None else owner.create_time,
+        "owner_token": None if owner is None else owner.token,
+        "owner_pidns": namespace,
+    }
 
 
 def role_names(count: int, roles: Sequence[str] | str | None) -> list[str]:

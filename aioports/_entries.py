@@ -1,15 +1,20 @@
 """The registry document, without I/O: its entries, how they are validated, decoded, encoded.
 
-Format (schema version 1; compact JSON on disk, ``aioports list`` is the readable view)::
+Format (schema version 2; compact JSON on disk, ``aioports list`` is the readable view)::
 
-    {"version": 1,
+    {"version": 2,
      "leases": {"3000": {"port": 3000, "allocated_at": "2026-11-26T10:00:00+00:00",
                          "metadata": {...}, "pid": 123, "hostname": "box",
                          "owner_pid": null, "owner_create_time": null,
-                         "owner_token": null, "group": null, "role": null}}}
+                         "owner_token": null, "group": null, "role": null,
+                         "app": null, "worktree": null, "service": null,
+                         "owner_pidns": null}}}
 
 An entry's fields are those of :class:`~aioports.Allocation`: the set of keys, the record
-built from an entry and the validation all follow from the record.
+built from an entry and the validation all follow from the record. Version 2 added the key
+of named ports (``app``, ``worktree``, ``service``) and ``owner_pidns``; a version-1 file is
+read as it is (its entries are one-shot allocations: the new fields are null) and written
+back as version 2 on its next change.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from typing import Any
 import orjson
 
 from ._errors import RegistryCorruptError
-from ._models import Allocation, ProcessIdentity
+from ._host import Place
+from ._models import Allocation, PortKey, ProcessIdentity
 from ._records import fields
 
 __all__ = (
@@ -37,7 +43,13 @@ __all__ = (
     "salvage",
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: the fields version 1 knew: a version-1 file with any other field is not one aioports wrote
+_V1_FIELDS = frozenset(
+    ("port", "allocated_at", "metadata", "pid", "hostname", "owner_pid", "owner_create_time",
+     "owner_token", "group", "role")
+)  # fmt: skip
+_KEY_FIELDS = ("app", "worktree", "service")
 
 Entry = dict[str, Any]
 
@@ -88,6 +100,20 @@ def is_metadata(value: object) -> bool:
     return isinstance(value, dict) and _depth(value, MAX_METADATA_DEPTH) <= MAX_METADATA_DEPTH
 
 
+#: the longest part of a port's key: a worktree is a path, and PATH_MAX is 4096
+MAX_KEY_PART = 4096
+
+
+def is_key_part(value: object) -> bool:
+    """Text that can name an app, worktree or service: not empty, no control characters."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= MAX_KEY_PART
+        and value.isprintable()
+        and value.strip() == value
+    )
+
+
 def _is_start_time(value: object) -> bool:
     return isinstance(value, int | float) and not _is_bool(value) and 0 <= value < math.inf
 
@@ -104,6 +130,10 @@ CHECKS: dict[str, Callable[[object], bool]] = {
     "owner_token": _optional(lambda v: isinstance(v, str)),
     "group": _optional(lambda v: isinstance(v, str)),
     "role": _optional(lambda v: isinstance(v, str)),
+    "app": _optional(is_key_part),
+    "worktree": _optional(is_key_part),
+    "service": _optional(is_key_part),
+    "owner_pidns": _optional(lambda v: isinstance(v, str)),
 }
 
 #: how a stored value becomes the record's value, where the two differ
@@ -128,14 +158,15 @@ def allocation_of(entry: Entry) -> Allocation:
     return Allocation(**values)
 
 
-def entry_problem(key: str, raw: Any) -> str | None:
-    """What is wrong with one entry stored under ``key``, or None."""
+def entry_problem(key: str, raw: Any, version: int = SCHEMA_VERSION) -> str | None:
+    """What is wrong with one entry stored under ``key`` in a document of ``version``, or None."""
     if not isinstance(raw, dict):
         return "is not an object"
     if not _REQUIRED.issubset(raw):
         return f"lacks {' or '.join(f for f in ENTRY_FIELDS if f in _REQUIRED)}"
-    if not _KNOWN.issuperset(raw):
-        return f"has unknown fields {sorted(set(raw) - _KNOWN)}"
+    known = _V1_FIELDS if version == 1 else _KNOWN
+    if not known.issuperset(raw):
+        return f"has unknown fields {sorted(set(raw) - known)}"
     port = raw["port"]
     if not CHECKS["port"](port) or key != str(port):
         return f"has an invalid port {port!r}"
@@ -146,6 +177,9 @@ def entry_problem(key: str, raw: Any) -> str | None:
         return f"has an invalid {', '.join(wrong)}"
     if (raw.get("owner_pid") is None) != (raw.get("owner_create_time") is None):
         return "has an owner_pid without owner_create_time (or the reverse)"
+    named = [raw.get(name) is not None for name in _KEY_FIELDS]
+    if any(named) and not all(named):
+        return "has part of a key: app, worktree and service are set together or not at all"
     return None
 
 
@@ -158,10 +192,12 @@ class Entries:
     in place, so a cached copy of them stays true.
     """
 
-    __slots__ = ("_entries",)
+    __slots__ = ("_entries", "reclaimed")
 
     def __init__(self, entries: dict[int, Entry] | None = None) -> None:
         self._entries: dict[int, Entry] = {} if entries is None else entries
+        #: the entries this transaction dropped on opening because their owners are gone
+        self.reclaimed: list[Allocation] = []
 
     def __contains__(self, port: object) -> bool:
         return port in self._entries
@@ -206,19 +242,35 @@ class Entries:
         """The ports of one group, ascending."""
         return sorted(p for p, e in self._entries.items() if e.get("group") == group_id)
 
-    def owners(self, hostname: str) -> set[ProcessIdentity]:
-        """The owner processes of this host's owner-bound entries."""
-        return {_owner(e) for e in self._entries.values() if _owned_here(e, hostname)}
+    def named(self, key: PortKey) -> Allocation | None:
+        """The named port recorded for ``key``, if any."""
+        for entry in self._entries.values():
+            if (
+                entry.get("service") == key.service
+                and entry.get("worktree") == key.worktree
+                and entry.get("app") == key.app
+            ):
+                return allocation_of(entry)
+        return None
 
-    def drop_owned_by(self, owners: set[ProcessIdentity], hostname: str) -> int:
-        """Remove this host's entries owned by ``owners``; returns how many went."""
-        doomed = [
+    def owners(self, here: Place) -> set[ProcessIdentity]:
+        """The owner processes of the owner-bound entries whose PIDs mean something here."""
+        return {_owner(e) for e in self._entries.values() if _owned_here(e, here)}
+
+    def owned_by(self, owners: set[ProcessIdentity], here: Place) -> list[int]:
+        """The ports of the entries (whose PIDs mean something here) owned by ``owners``."""
+        return sorted(
             port
             for port, e in self._entries.items()
-            if _owned_here(e, hostname) and _owner(e) in owners
-        ]
+            if _owned_here(e, here) and _owner(e) in owners
+        )
+
+    def drop_owned_by(self, owners: set[ProcessIdentity], here: Place) -> int:
+        """Remove the entries owned by ``owners`` (see :meth:`owned_by`) and keep them in
+        :attr:`reclaimed`; returns how many went."""
+        doomed = self.owned_by(owners, here)
         for port in doomed:
-            del self._entries[port]
+            self.reclaimed.append(allocation_of(self._entries.pop(port)))
         return len(doomed)
 
     def encode(self) -> bytes:
@@ -231,8 +283,14 @@ class Entries:
         return orjson.dumps(document, option=orjson.OPT_APPEND_NEWLINE)
 
 
-def _owned_here(entry: Entry, hostname: str) -> bool:
-    return entry.get("owner_pid") is not None and entry.get("hostname") == hostname
+def _owned_here(entry: Entry, here: Place) -> bool:
+    """Whether the entry's owner PID names a process this process can look at: the same
+    host, and the same PID namespace where both are known (a file from before version 2
+    knows none)."""
+    if entry.get("owner_pid") is None or entry.get("hostname") != here.hostname:
+        return False
+    namespace = entry.get("owner_pidns")
+    return namespace is None or here.pid_namespace is None or namespace == here.pid_namespace
 
 
 def _owner(entry: Entry) -> ProcessIdentity:
@@ -285,7 +343,7 @@ def _walk(
         raise RegistryCorruptError(
             path,
             f"written by a newer aioports (schema version {version}; this one reads "
-            f"{SCHEMA_VERSION})",
+            f"up to {SCHEMA_VERSION})",
             newer=True,
         )
     raw_entries = document["leases"]
@@ -297,7 +355,7 @@ def _walk(
     for key, raw in raw_entries.items():
         twin = checked.get(key)
         if twin is None or twin != raw:
-            problem = entry_problem(key, raw)
+            problem = entry_problem(key, raw, version)
             if problem is not None:
                 problems.append((key, problem))
                 if stop_at_first:

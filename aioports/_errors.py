@@ -17,7 +17,9 @@ Every error the library raises derives from :class:`AioportsError`::
     │  ├─ RegistryCorruptError                            unreadable, foreign or newer schema
     │  └─ RegistryLockTimeoutError(RegistryError, TimeoutError)
     ├─ PermissionDeniedError(AioportsError, PermissionError)   .reason: a DenialReason
+    ├─ EnvFileError                                       a .env file aioports cannot update
     ├─ ConfigError                                        an unusable range setting
+    │  └─ ManifestError(ConfigError, ValueError)          an unusable project manifest
     └─ ProcessGoneError(AioportsError, ProcessLookupError)
 
 Context lives in read-only attributes; the message is built from them. Every class
@@ -42,11 +44,13 @@ __all__ = (
     "ArgumentTypeError",
     "ConfigError",
     "DenialReason",
+    "EnvFileError",
     "InvalidArgumentError",
     "InvalidMetadataError",
     "InvalidPortError",
     "InvalidRangeError",
     "KillFailedError",
+    "ManifestError",
     "NoFreePortError",
     "PermissionDeniedError",
     "PortAlreadyAllocatedError",
@@ -234,18 +238,26 @@ class NoFreePortError(PortUnavailableError):
     needed: Context[int] = Context("How many ports were asked for.")
     allocated: Context[int] = Context("How many ports of the range the registry holds.")
     busy: Context[int] = Context("How many ports of the range could not be bound.")
+    excluded: Context[int] = Context(
+        "How many ports of the range are never handed out automatically (browser-unsafe or "
+        "reserved by the kernel's ip_local_reserved_ports)."
+    )
 
-    def __init__(self, range: PortRange, *, needed: int = 1, allocated: int, busy: int) -> None:
+    def __init__(
+        self, range: PortRange, *, needed: int = 1, allocated: int, busy: int, excluded: int = 0
+    ) -> None:
         what = "free port" if needed == 1 else f"{needed} free ports"
+        skipped = f"{excluded} never handed out automatically, " if excluded else ""
         super().__init__(
             range.start,
             f"no {what} in range {range}: {allocated} allocated in the registry, "
-            f"{busy} busy or not bindable, {len(range)} in all",
+            f"{busy} busy or not bindable, {skipped}{len(range)} in all",
         )
         self._range = range
         self._needed = needed
         self._allocated = allocated
         self._busy = busy
+        self._excluded = excluded
 
 
 class RegistryError(AioportsError):
@@ -343,3 +355,43 @@ class ProcessGoneError(AioportsError, ProcessLookupError):
 class ConfigError(AioportsError):
     """Raised when the default range cannot be read: a malformed ``$AIOPORTS_RANGE`` or an
     unusable saved-settings file (the message says which and how to fix it)."""
+
+
+class ManifestError(ConfigError, ValueError):
+    """Raised when a project manifest (``.aioports.toml``, or ``[tool.aioports]`` in
+    ``pyproject.toml``), or the project file an app name is read from (``pyproject.toml``,
+    ``package.json``), cannot be used: not TOML (JSON), an unknown key, a value of the wrong
+    type, a bad port or range, a bad service or environment variable name, two services with
+    one env name or one preferred port. The message names the file, the key and what is
+    allowed.
+
+    A ``ValueError`` as :class:`tomllib.TOMLDecodeError` is: what the user wrote is at fault
+    (the command line exits 2 for it, as for any bad input)."""
+
+    path: Context[Path] = Context("The file.")
+    key: Context[str | None] = Context(
+        "The dotted key at fault (``tool.aioports.services.web.env``), or None for the file."
+    )
+    reason: Context[str] = Context("What is wrong, and what is allowed.")
+
+    def __init__(self, path: str | Path, key: str | None, reason: str) -> None:
+        where = "" if key is None else f" at {key}"
+        super().__init__(f"{path} is unusable{where}: {reason}")
+        self._path = Path(path)
+        self._key = key
+        self._reason = reason
+
+
+class EnvFileError(AioportsError):
+    """Raised when ``aioports env --write`` (``write_block``) cannot update a ``.env`` file:
+    the path is a symbolic link, a folder, a FIFO or a device, its folder is missing, the file
+    is too large or has a broken aioports block, or the OS refused the read or the write.
+    Nothing was changed."""
+
+    path: Context[Path] = Context("The file.")
+    reason: Context[str] = Context("What is wrong.")
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        super().__init__(f"cannot update {path}: {reason}")
+        self._path = Path(path)
+        self._reason = reason

@@ -26,13 +26,17 @@ from ._models import (
     PortRange,
     PortStatus,
     ProbeResult,
+    PruneResult,
     RangeLike,
     RepairResult,
     Reservation,
     ScanResult,
     validate_port,
 )
+from ._named import Call, EnsuredPort, ensure_ports, release_matching, selection
+from ._named import prepare as prepare_named
 from ._probe import BindProber
+from ._prune import stale_entries
 from ._registry import Registry
 from ._scan import iter_scan as iter_scan_range
 from ._scan import resolve_lanes
@@ -202,13 +206,20 @@ class PortManager:
                 entries.pop(port)
         return ports
 
-    async def list_allocations(self) -> list[Allocation]:
-        """Every live allocation, by port. Reads the shared registry, hence awaitable."""
+    async def list_allocations(
+        self, *, app: str | None = None, worktree: str | None = None, service: str | None = None
+    ) -> list[Allocation]:
+        """Every live allocation, by port; with ``app``, ``worktree`` or ``service``, those
+        that match (see :meth:`Allocation.matches`). Reads the shared registry, hence
+        awaitable."""
+        chosen = selection(app, worktree, service, required=False)
         async with self._registry.transaction() as entries:
             if len(entries) < _INLINE_RECORDS:
-                return entries.allocations()
-            # Thousands of records take tens of milliseconds to build: not on the loop.
-            return await anyio.to_thread.run_sync(entries.allocations)
+                allocations = entries.allocations()
+            else:
+                # Thousands of records take tens of milliseconds to build: not on the loop.
+                allocations = await anyio.to_thread.run_sync(entries.allocations)
+        return [a for a in allocations if chosen.picks(a)] if chosen else allocations
 
     async def cleanup(self) -> CleanupResult:
         """Remove every allocation from the registry, whoever made it."""
@@ -228,6 +239,104 @@ class PortManager:
             or a socket at the path, which is never moved.
         """
         return await self._registry.repair(force=force)
+
+    # -- named ports ----------------------------------------------------------------
+
+    async def ensure(
+        self,
+        service: str | None = None,
+        *,
+        app: str | None = None,
+        worktree: str | os.PathLike[str] | None = None,
+        preferred: int | None = None,
+        range: RangeLike | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        owner_pid: int | None = None,
+    ) -> Allocation:
+        """The port of one service of one app in one worktree: the one recorded for that key,
+        or a new one, recorded with it. A dev server calls this on every start and gets the
+        same port each time.
+
+        A recorded port is returned as it is (same port, same ``allocated_at``), even when
+        something listens on it now: that is usually the service's own previous run. A new
+        key takes ``preferred`` when that port is free and unallocated, else the first free
+        port of the range from a start derived from the key (wrapping around), skipping the
+        browser-unsafe and reserved ports.
+
+        :param service: the service; default the manifest's first one, else ``default``
+        :param app: default the project's (``[tool.aioports] app``, ``[project] name``,
+            ``package.json``'s ``name``, the main checkout's folder name)
+        :param worktree: a folder of the checkout; default the current folder. The key holds
+            the absolute path of the git worktree it belongs to (or the project folder)
+        :param preferred: the port a new key takes when it can; default the manifest's
+        :param range: where a new key's port is searched for; default the manifest's
+            ``range``, else :meth:`get_range`
+        :param metadata: a JSON object stored with a new entry (the branch is added)
+        :param owner_pid: release a new entry once this process has exited
+        :raises NoFreePortError: when a new key's range has no free port.
+        :raises InvalidArgumentError, ArgumentTypeError, InvalidPortError: for bad arguments.
+        :raises ManifestError: when the project's manifest is unusable.
+        """
+        services = None if service is None else [service]
+        call = Call(services, app, worktree, preferred, range, metadata, owner_pid)
+        [ensured] = await self._ensure(call)
+        return ensured.allocation
+
+    async def ensure_services(
+        self,
+        services: Sequence[str] | None = None,
+        *,
+        app: str | None = None,
+        worktree: str | os.PathLike[str] | None = None,
+        range: RangeLike | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        owner_pid: int | None = None,
+    ) -> list[EnsuredPort]:
+        """:meth:`ensure` for several services in one registry update, all or none.
+
+        :param services: default every service of the project's manifest (else ``default``)
+        :return: one :class:`EnsuredPort` per service, in order, saying whether it is new
+            and which environment variable it goes in
+        """
+        call = Call(services, app, worktree, None, range, metadata, owner_pid, every=True)
+        return await self._ensure(call)
+
+    async def release_matching(
+        self, app: str | None = None, worktree: str | None = None, service: str | None = None
+    ) -> list[int]:
+        """Remove every allocation of an app, a worktree, a service or a mix of them (see
+        :meth:`Allocation.matches`).
+
+        :return: the ports released, ascending.
+        :raises InvalidArgumentError: when no part is given (``cleanup()`` removes all).
+        """
+        wanted = selection(app, worktree, service, required=True)
+        async with self._registry.transaction() as entries:
+            return release_matching(entries, wanted)
+
+    async def prune(self, *, dry_run: bool = False) -> PruneResult:
+        """Remove the provably stale entries: those whose owner process has exited, and
+        named ports whose worktree folder is gone and on which nothing listens.
+
+        :param dry_run: find them, remove nothing
+        """
+        async with self._registry.transaction(write=not dry_run) as entries:
+            pruned = await drive_async(stale_entries(entries, self._prober))
+        return PruneResult(tuple(pruned), dry_run=bool(dry_run))
+
+    async def _ensure(self, call: Call) -> list[EnsuredPort]:
+        request = await drive_async(prepare_named(call, self.get_range))
+        registry = self._registry
+        async with registry.transaction() as entries:
+            steps = ensure_ports(
+                entries,
+                request.wants,
+                self._prober,
+                registry.hostname,
+                skip=request.skip,
+                owner=request.owner,
+            )
+            return await drive_async(steps)
 
     # -- leases ---------------------------------------------------------------------
 

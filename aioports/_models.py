@@ -21,9 +21,13 @@ __all__ = (
     "KillOutcome",
     "KillResult",
     "Occupier",
+    "PortKey",
     "PortRange",
     "PortStatus",
     "ProcessIdentity",
+    "PruneReason",
+    "PruneResult",
+    "Pruned",
     "ProbeResult",
     "RangeLike",
     "Reason",
@@ -177,6 +181,12 @@ class Allocation(Record):
         ticks since boot), so a stepped system clock does not release a live owner's port
     :ivar group: the id of the group allocated together with it, if any
     :ivar role: its role within that group, if any
+    :ivar app: the application of a named port (:meth:`PortManager.ensure`), else None
+    :ivar worktree: the worktree of a named port: the absolute path of its top-level folder
+    :ivar service: the service of a named port; ``(app, worktree, service)`` is its key
+    :ivar owner_pidns: the owner's PID namespace (Linux: ``pid:[4026531836]``), so a process
+        in another namespace (a container) never reclaims it on the evidence of a PID that
+        means nothing outside that namespace
     """
 
     port: int
@@ -189,6 +199,49 @@ class Allocation(Record):
     owner_token: str | None = None
     group: str | None = None
     role: str | None = None
+    app: str | None = None
+    worktree: str | None = None
+    service: str | None = None
+    owner_pidns: str | None = None
+
+    @property
+    def key(self) -> PortKey | None:
+        """The key of a named port, None for a one-shot allocation."""
+        if self.app is None or self.worktree is None or self.service is None:
+            return None
+        return PortKey(self.app, self.worktree, self.service)
+
+    def matches(
+        self, *, app: str | None = None, worktree: str | None = None, service: str | None = None
+    ) -> bool:
+        """Whether it belongs to ``app``, ``worktree`` and ``service`` (None: any).
+
+        A named port matches on its key; a one-shot allocation on the ``app``, ``worktree``
+        and ``service`` it carries in its metadata, as ``allocate --app`` stores them.
+        """
+        wanted = (("app", app), ("worktree", worktree), ("service", service))
+        return all(value is None or self._part(name) == value for name, value in wanted)
+
+    def _part(self, name: str) -> object:
+        own = getattr(self, name)
+        return self.metadata.get(name) if own is None else own
+
+
+@record
+class PortKey(Record):
+    """What names a port that stays the same across restarts.
+
+    :ivar app: the application (``shop``)
+    :ivar worktree: the absolute path of the git worktree (or project folder) it runs from
+    :ivar service: the service within the app (``web``)
+    """
+
+    app: str
+    worktree: str
+    service: str
+
+    def __str__(self) -> str:
+        return f"{self.app}/{self.service}"
 
 
 @record
@@ -225,6 +278,42 @@ class CleanupResult(Record):
     def cleaned(self) -> bool:
         """Always True: a cleanup that returns has emptied the registry."""
         return True
+
+
+class PruneReason(enum.StrEnum):
+    """Why ``prune()`` found an entry stale.
+
+    :cvar OWNER_GONE: its owner process has exited (or its PID now names another process)
+    :cvar WORKTREE_GONE: a named port whose worktree folder no longer exists, and nothing
+        listens on the port
+    """
+
+    OWNER_GONE = "owner_gone"
+    WORKTREE_GONE = "worktree_gone"
+
+
+@record
+class Pruned(Record):
+    """One stale entry that ``prune()`` removed (or, in a dry run, would remove).
+
+    :ivar allocation: the entry
+    :ivar reason: why it is stale
+    """
+
+    allocation: Allocation
+    reason: PruneReason
+
+
+@record
+class PruneResult(Record):
+    """What ``prune()`` found.
+
+    :ivar pruned: the stale entries, by port
+    :ivar dry_run: True when nothing was removed
+    """
+
+    pruned: tuple[Pruned, ...]
+    dry_run: bool = False
 
 
 @record

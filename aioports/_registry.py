@@ -80,17 +80,20 @@ class Registry:
         return self._core.hostname
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Entries]:
+    async def transaction(self, *, write: bool = True) -> AsyncIterator[Entries]:
         """Hold the registry exclusively and yield its live entries for reading and changing.
 
-        Entries whose owner process is provably gone are dropped first. On a clean exit the
-        file is rewritten if anything changed; on an exception nothing is written.
+        Entries whose owner process is provably gone are dropped first (and listed in
+        ``Entries.reclaimed``). On a clean exit the file is rewritten if anything changed; on
+        an exception nothing is written.
+
+        :param write: False for a dry run: whatever changed, nothing is written
         """
         core = self._core
         async with self._exclusive() as lock_fd:
             stored, working = await drive_async(core.begin(await self._read()))
             yield working
-            data = core.finish(stored, working)
+            data = core.finish(stored, working) if write else None
             if data is not None:
                 # Once the change is decided it is written out whole: a cancellation waits
                 # for the rename instead of abandoning a half-done write.

@@ -214,17 +214,18 @@ class SyncRegistry:
         return self._core.hostname
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Entries]:
+    def transaction(self, *, write: bool = True) -> Iterator[Entries]:
         """Hold the registry exclusively and yield its live entries for reading and changing.
 
         As the async shell's: dead owners' entries dropped first, the file rewritten on a
-        clean exit if anything changed, nothing written on an exception.
+        clean exit if anything changed (unless ``write`` is False), nothing written on an
+        exception.
         """
         core = self._core
         with self._exclusive() as lock_fd:
             stored, working = drive_sync(core.begin(self._read()))
             yield working
-            data = core.finish(stored, working)
+            data = core.finish(stored, working) if write else None
             if data is not None:
                 self._write(data, lock_fd)
                 core.written(data, working)

@@ -9,7 +9,8 @@ really needs, plus one table read.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Container, Iterable
 
 from ._entries import Entries
 from ._errors import NoFreePortError
@@ -33,6 +34,8 @@ def find_free_ports(
     entries: Entries,
     *,
     claim: Callable[[int], bool] | None = None,
+    skip: Container[int] = frozenset(),
+    start: int | None = None,
 ) -> Steps[list[int]]:
     """The first contiguous run of ``count`` free ports of ``span``, else the lowest ``count``
     free ones, skipping every port ``entries`` holds. A generator of steps (``_steps.py``).
@@ -40,17 +43,29 @@ def find_free_ports(
     :param claim: for ``count == 1`` only: called with each port that probes free, it takes
         the port for real (binds the caller's socket, say) and returns False if it could not,
         in which case the search goes on
+    :param skip: ports never to hand out (``_hygiene.excluded_ports()``)
+    :param start: begin at this port of ``span`` and wrap around to its start (a named
+        port's hashed start); a run never spans the wrap
     :raises NoFreePortError: when the range has fewer than ``count`` free ports.
     """
     if claim is not None and count != 1:
         raise ValueError("claim works for single ports only")
+    order: Iterable[int] = span
+    if start is not None and start in span:
+        order = itertools.chain(range(start, span.end + 1), range(span.start, start))
     run: list[int] = []
     first_free: list[int] = []
-    allocated = busy = probes = 0
+    allocated = busy = probes = excluded = 0
     listeners: frozenset[int] | None = None
-    for port in span:
+    for port in order:
+        if port == span.start:
+            run = []  # wrapped around: the run before is not contiguous with this one
         if port in entries:
             allocated += 1
+            run = []
+            continue
+        if port in skip:
+            excluded += 1
             run = []
             continue
         if listeners is None and busy == SNAPSHOT_AFTER:
@@ -73,4 +88,4 @@ def find_free_ports(
             first_free.append(port)
     if len(first_free) == count:
         return first_free
-    raise NoFreePortError(span, needed=count, allocated=allocated, busy=busy)
+    raise NoFreePortError(span, needed=count, allocated=allocated, busy=busy, excluded=excluded)

@@ -11,14 +11,13 @@ exactly what aioports wrote, is migrated once: copied into the new file, then le
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
-import stat
 from collections.abc import Mapping
 from pathlib import Path
 
 from ._errors import ConfigError, InvalidRangeError
+from ._files import read_small_file, replace_file
 from ._folders import user_folder
 from ._models import PortRange
 
@@ -49,7 +48,7 @@ def load_range(path: Path, legacy: Path | None = None) -> PortRange | None:
     :raises ConfigError: when the file exists but cannot be used; the message says why.
     """
     try:
-        data = _read_small_file(path)
+        data = read_small_file(path, MAX_SETTINGS_BYTES)
     except FileNotFoundError:
         return None if legacy is None else _migrate(legacy, path)
     except OSError as exc:
@@ -83,7 +82,7 @@ def _migrate(legacy: Path, path: Path) -> PortRange | None:
     import orjson
 
     try:
-        document = orjson.loads(_read_small_file(legacy))
+        document = orjson.loads(read_small_file(legacy, MAX_SETTINGS_BYTES))
         if not (isinstance(document, dict) and set(document) == {"version", "range"}):
             return None
         if document["version"] != 1:
@@ -95,21 +94,6 @@ def _migrate(legacy: Path, path: Path) -> PortRange | None:
     return span
 
 
-def _read_small_file(path: Path) -> bytes:
-    """The bytes of a regular file of at most :data:`MAX_SETTINGS_BYTES`; opened without
-    blocking, so a FIFO in its place cannot hang the caller."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise OSError(errno.EINVAL, "not a regular file", str(path))
-        if info.st_size > MAX_SETTINGS_BYTES:
-            raise OSError(errno.EFBIG, f"over {MAX_SETTINGS_BYTES} bytes", str(path))
-        return os.read(fd, MAX_SETTINGS_BYTES + 1)
-    finally:
-        os.close(fd)
-
-
 def save_range(path: Path, range: PortRange) -> None:
     """Write ``range`` to the settings file ``path`` atomically (temp file, then rename).
 
@@ -119,53 +103,13 @@ def save_range(path: Path, range: PortRange) -> None:
         "# aioports settings, written by 'aioports set-range'\n"
         f'range = "{range}"\n'
     ).encode()  # fmt: skip
-    temp = path.with_name(f".{path.name}.{os.getpid()}-{os.urandom(8).hex()}.tmp")
-    try:
-        _make_private_folders(path.parent)
-        _sweep_dead_writers(path)
-        # O_EXCL | O_NOFOLLOW: a link planted at the temp name is refused, never followed.
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-        fd = os.open(temp, flags | getattr(os, "O_CLOEXEC", 0), 0o600)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        raise ConfigError(f"cannot write the settings file {path}: {exc.strerror}") from exc
-
-
-def _make_private_folders(folder: Path) -> None:
     from ._lock import make_private_folder
 
-    make_private_folder(folder)
-
-
-def _sweep_dead_writers(path: Path) -> None:
-    """Remove the temp files of ``set-range`` runs that died mid-write. Settings writes take
-    no lock, so only a temp file whose writer's PID no longer exists is removed."""
-    prefix, suffix = f".{path.name}.", ".tmp"
-    for name in os.listdir(path.parent):
-        if not (name.startswith(prefix) and name.endswith(suffix)):
-            continue
-        pid, _, token = name[len(prefix) : -len(suffix)].partition("-")
-        if not (pid.isdigit() and len(token) in (8, 16)) or _alive(int(pid)):
-            continue
-        with contextlib.suppress(OSError):
-            os.unlink(path.with_name(name))
-
-
-def _alive(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's live process
-    return True
+        make_private_folder(path.parent)
+        replace_file(path, data, 0o600)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the settings file {path}: {exc.strerror}") from exc
 
 
 def _folder_problem(folder: Path, exc: OSError) -> str | None:

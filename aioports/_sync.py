@@ -30,11 +30,15 @@ from ._models import (
     Occupier,
     PortRange,
     ProbeResult,
+    PruneResult,
     RangeLike,
     RepairResult,
     validate_port,
 )
+from ._named import Call, EnsuredPort, Request, ensure_ports, release_matching, selection
+from ._named import prepare as prepare_named
 from ._probe import BindProber
+from ._prune import stale_entries
 from ._registry_sync import SyncRegistry
 from ._steps import drive_sync
 
@@ -131,10 +135,80 @@ class SyncPortManager:
                 entries.pop(port)
         return ports
 
-    def list_allocations(self) -> list[Allocation]:
+    def list_allocations(
+        self, *, app: str | None = None, worktree: str | None = None, service: str | None = None
+    ) -> list[Allocation]:
         """See :meth:`PortManager.list_allocations`."""
+        chosen = selection(app, worktree, service, required=False)
         with self._registry.transaction() as entries:
-            return entries.allocations()
+            allocations = entries.allocations()
+        return [a for a in allocations if chosen.picks(a)] if chosen else allocations
+
+    # -- named ports ----------------------------------------------------------------
+
+    def ensure(
+        self,
+        service: str | None = None,
+        *,
+        app: str | None = None,
+        worktree: str | os.PathLike[str] | None = None,
+        preferred: int | None = None,
+        range: RangeLike | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        owner_pid: int | None = None,
+    ) -> Allocation:
+        """See :meth:`PortManager.ensure`."""
+        services = None if service is None else [service]
+        call = Call(services, app, worktree, preferred, range, metadata, owner_pid)
+        [ensured] = self.ensure_ports(self.ensure_request(call))
+        return ensured.allocation
+
+    def ensure_services(
+        self,
+        services: Sequence[str] | None = None,
+        *,
+        app: str | None = None,
+        worktree: str | os.PathLike[str] | None = None,
+        range: RangeLike | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        owner_pid: int | None = None,
+    ) -> list[EnsuredPort]:
+        """See :meth:`PortManager.ensure_services`."""
+        call = Call(services, app, worktree, None, range, metadata, owner_pid, every=True)
+        return self.ensure_ports(self.ensure_request(call))
+
+    def ensure_request(self, call: Call) -> Request:
+        """The checked request of an ``ensure`` call, its project included, without touching
+        the registry: the command line shows the project it found."""
+        return drive_sync(prepare_named(call, self.get_range))
+
+    def ensure_ports(self, request: Request) -> list[EnsuredPort]:
+        """Record (or find) the ports of a request from :meth:`ensure_request`."""
+        registry = self._registry
+        with registry.transaction() as entries:
+            steps = ensure_ports(
+                entries,
+                request.wants,
+                self._prober,
+                registry.hostname,
+                skip=request.skip,
+                owner=request.owner,
+            )
+            return drive_sync(steps)
+
+    def release_matching(
+        self, app: str | None = None, worktree: str | None = None, service: str | None = None
+    ) -> list[int]:
+        """See :meth:`PortManager.release_matching`."""
+        wanted = selection(app, worktree, service, required=True)
+        with self._registry.transaction() as entries:
+            return release_matching(entries, wanted)
+
+    def prune(self, *, dry_run: bool = False) -> PruneResult:
+        """See :meth:`PortManager.prune`."""
+        with self._registry.transaction(write=not dry_run) as entries:
+            pruned = drive_sync(stale_entries(entries, self._prober))
+        return PruneResult(tuple(pruned), dry_run=bool(dry_run))
 
     def cleanup(self) -> CleanupResult:
         """See :meth:`PortManager.cleanup`."""

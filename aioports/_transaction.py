@@ -17,8 +17,6 @@ next writer removes it under the lock. A file that does not decode is never over
 
 from __future__ import annotations
 
-import os
-import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,6 +24,8 @@ import orjson
 
 from ._entries import Entries, decode, salvage
 from ._errors import RegistryCorruptError
+from ._files import READ_FLAGS, TEMP_FLAGS, is_temp_name, temp_path
+from ._host import here
 from ._models import ProcessIdentity
 from ._records import record
 from ._steps import Blocking, Steps
@@ -43,15 +43,6 @@ __all__ = (
 MAX_REGISTRY_BYTES = 64 * 1024 * 1024
 # Below this size a registry decodes in less time than a worker-thread hop (about 85 us).
 _INLINE_DECODE_BYTES = 16 * 1024
-_TEMP_SUFFIX = ".tmp"
-
-#: how the registry is opened for reading: never blocking (a FIFO in its place), no tty
-READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-#: how a temp file is created: exclusively, never through a planted link, durable writes
-TEMP_FLAGS = (
-    os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_DSYNC", 0)
-)  # fmt: skip
 
 
 @record
@@ -89,21 +80,22 @@ def _dead_owners(owners: set[ProcessIdentity]) -> set[ProcessIdentity]:
 def is_stray_temp(name: str, prefix: str) -> bool:
     """Whether ``name`` is a temp file of this registry (``.<name>.<pid>-<16 hex>.tmp``), not
     one of another registry in the same folder whose name merely starts the same way."""
-    if not (name.startswith(prefix) and name.endswith(_TEMP_SUFFIX)):
-        return False
-    pid, _, token = name[len(prefix) : -len(_TEMP_SUFFIX)].partition("-")
-    return pid.isdigit() and len(token) in (8, 16) and all(c in "0123456789abcdef" for c in token)
+    return is_temp_name(name, prefix) is not None
 
 
 class RegistryCore:
     """What one registry file's transactions decide, and the bytes this process last saw."""
 
-    __slots__ = ("_last", "hostname", "path")
+    __slots__ = ("_last", "path", "place")
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.hostname = socket.gethostname()
+        self.place = here()
         self._last: tuple[bytes, Entries] | None = None
+
+    @property
+    def hostname(self) -> str:
+        return self.place.hostname
 
     @property
     def temp_prefix(self) -> str:
@@ -111,8 +103,7 @@ class RegistryCore:
 
     def temp_path(self) -> Path:
         """A fresh, unpredictable temp file name beside the registry."""
-        name = f"{self.temp_prefix}{os.getpid()}-{os.urandom(8).hex()}{_TEMP_SUFFIX}"
-        return self.path.with_name(name)
+        return temp_path(self.path)
 
     def load(self, data: bytes | None) -> Steps[Entries]:
         """The entries stored in ``data`` (None: no file yet), decoded only if needed.
@@ -137,11 +128,11 @@ class RegistryCore:
         """The stored entries and a working copy without the provably dead owners' entries."""
         stored = yield from self.load(data)
         working = stored.copy()
-        owners = working.owners(self.hostname)
+        owners = working.owners(self.place)
         if owners:
             dead = yield Blocking(_dead_owners, (owners,))
             if dead:
-                working.drop_owned_by(dead, self.hostname)
+                working.drop_owned_by(dead, self.place)
         return stored, working
 
     def finish(self, stored: Entries, working: Entries) -> bytes | None:

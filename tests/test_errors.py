@@ -13,6 +13,7 @@ from aioports import (
     ArgumentTypeError,
     ConfigError,
     DenialReason,
+    EnvFileError,
     InvalidArgumentError,
     InvalidMetadataError,
     InvalidPortError,
@@ -20,6 +21,7 @@ from aioports import (
     KillFailedError,
     KillOutcome,
     KillResult,
+    ManifestError,
     NoFreePortError,
     Occupier,
     PermissionDeniedError,
@@ -83,6 +85,12 @@ CASES: list[tuple[AioportsError, str, object, str]] = [
      "owner_pid", "got -1"),
     (ArgumentTypeError("host", 5, "host must be an IP address, got 5"), "value", 5, "got 5"),
     (ConfigError("$AIOPORTS_RANGE: bad"), "args", ("$AIOPORTS_RANGE: bad",), "AIOPORTS_RANGE"),
+    (EnvFileError(Path("/p/.env"), "it is a symbolic link"), "reason", "it is a symbolic link",
+     "cannot update /p/.env: it is a symbolic link"),
+    (ManifestError(Path("/p/.aioports.toml"), "services.web.env", "not a name"), "key",
+     "services.web.env", "/p/.aioports.toml is unusable at services.web.env: not a name"),
+    (ManifestError(Path("/p/pyproject.toml"), None, "not TOML"), "path",
+     Path("/p/pyproject.toml"), "pyproject.toml is unusable: not TOML"),
 ]  # fmt: skip
 
 
@@ -124,6 +132,7 @@ def test_every_exported_error_has_a_case() -> None:
         (InvalidPortError, ValueError),
         (InvalidRangeError, ValueError),
         (InvalidMetadataError, ValueError),
+        (ManifestError, ValueError),
         (RegistryLockTimeoutError, TimeoutError),
         (PermissionDeniedError, PermissionError),
         (ProcessGoneError, ProcessLookupError),

@@ -28,7 +28,7 @@ CORRUPT: dict[str, bytes] = {
     "truncated": b'{"version": 1, "leases": {"3000": {"port": 30',
     "a list": b"[1, 2, 3]",
     "foreign object": b'{"name": "some other tool"}',
-    "newer schema": b'{"version": 2, "leases": {}}',
+    "newer schema": b'{"version": 3, "leases": {}}',
     "bad version": b'{"version": "1", "leases": {}}',
     "leases not an object": b'{"version": 1, "leases": []}',
     "entry not an object": b'{"version": 1, "leases": {"3000": 5}}',
@@ -116,11 +116,12 @@ async def test_file_format(manager: PortManager, registry_path: Path) -> None:
     await manager.allocate((start + 1, start + 1), {"app": "b"})
     await manager.allocate((start, start), {"app": "a"})
     document = orjson.loads(registry_path.read_bytes())
-    assert document["version"] == 1
+    assert document["version"] == 2
     assert list(document["leases"]) == [str(start), str(start + 1)]
     entry = document["leases"][str(start)]
     assert entry["port"] == start
     assert entry["metadata"] == {"app": "a"}
+    assert (entry["app"], entry["worktree"], entry["service"]) == (None, None, None)
     assert entry["pid"] == os.getpid()
     assert entry["allocated_at"].endswith("+00:00")
     assert registry_path.stat().st_mode & 0o777 == 0o600
