@@ -233,8 +233,14 @@ def _time_wait(port: int, leftover: Occupier) -> Reason:
 def _allocated(allocation: Allocation, owner_alive: bool | None, now: datetime) -> Reason:
     meta = allocation.metadata
     age = max(0.0, (now - allocation.allocated_at).total_seconds())
-    named = [f"{key} {meta[key]}" for key in ("app", "worktree", "service") if key in meta]
-    what = f" for {', '.join(map(str, named))}" if named else ""
+    key = allocation.key
+    # A named port's key, else what a one-shot allocation's metadata says.
+    labels = {
+        name: getattr(allocation, name) if key is not None else meta.get(name)
+        for name in ("app", "worktree", "service")
+    }
+    named = [f"{name} {value}" for name, value in labels.items() if value is not None]
+    what = f" for {', '.join(named)}" if named else ""
     if allocation.owner_pid is None:
         owner = "; it stays until released"
     else:
@@ -242,10 +248,11 @@ def _allocated(allocation: Allocation, owner_alive: bool | None, now: datetime) 
         owner = f"; owner PID {allocation.owner_pid} ({state})"
     facts: dict[str, Any] = {
         "allocation": allocation.to_dict(),
+        "key": None if key is None else key.to_dict(),
         "owner_pid": allocation.owner_pid,
         "owner_alive": owner_alive,
         "age_seconds": round(age, 3),
-        **{key: meta.get(key) for key in ("app", "worktree", "service")},
+        **labels,
     }
     return Reason(
         ReasonCode.ALLOCATED,

@@ -13,12 +13,21 @@ from aioports import (
     Allocation,
     AllocationGroup,
     CleanupResult,
+    EnsuredPort,
+    Explanation,
+    ExplanationStatus,
     KillOutcome,
     KillResult,
     Occupier,
+    PortKey,
     PortRange,
     PortStatus,
     ProbeResult,
+    Pruned,
+    PruneReason,
+    PruneResult,
+    Reason,
+    ReasonCode,
     RepairResult,
     Reservation,
     ScanResult,
@@ -54,7 +63,8 @@ HIDDEN = Occupier(pid=None, process_name=None, port=3001, uid=0, start_token="li
 BUSY = ProbeResult(3001, PortStatus.IN_USE)
 DENIED = ProbeResult(80, PortStatus.DENIED)
 
-# Each record and the exact bytes orjson wrote for its to_dict() before the change.
+# Each record and the exact bytes orjson wrote for its to_dict() before the change (the
+# allocation's last four keys came with schema version 2).
 CASES: list[tuple[Any, bytes]] = [
     (PortRange(3000, 3009), b'{"start":3000,"end":3009}'),
     (BUSY, b'{"port":3001,"in_use":true,"status":"in_use"}'),
@@ -63,11 +73,11 @@ CASES: list[tuple[Any, bytes]] = [
      b'{"port":3001,"allocated_at":"2026-01-02T03:04:05.678901+00:00","metadata":{"app":"web",'
      b'"tags":["a","b"],"nested":{"x":1}},"pid":42,"hostname":"box","owner_pid":43,'
      b'"owner_create_time":1700000000.25,"owner_token":"linux:b00t:123","group":"g1",'
-     b'"role":"frontend"}'),
+     b'"role":"frontend","app":null,"worktree":null,"service":null,"owner_pidns":null}'),
     (BARE,
      b'{"port":3002,"allocated_at":"2026-01-02T03:04:05.678901+00:00","metadata":{},"pid":0,'
      b'"hostname":"","owner_pid":null,"owner_create_time":null,"owner_token":null,'
-     b'"group":null,"role":null}'),
+     b'"group":null,"role":null,"app":null,"worktree":null,"service":null,"owner_pidns":null}'),
     (AllocationGroup("g1", (ALLOCATION, BARE)),
      b'{"group_id":"g1","ports":{"frontend":3001,"3002":3002},"allocations":['
      + orjson.dumps(ALLOCATION.to_dict()) + b"," + orjson.dumps(BARE.to_dict()) + b"]}"),
@@ -106,6 +116,20 @@ CASES: list[tuple[Any, bytes]] = [
     (ScanResult(PortRange(80, 80), (DENIED,), free=0),
      b'{"range":{"start":80,"end":80},"in_use":[{"port":80,"in_use":true,"status":"denied"}],'
      b'"free":0,"elapsed":0.0}'),
+    (PortKey("shop", "/w/shop", "web"), b'{"app":"shop","worktree":"/w/shop","service":"web"}'),
+    (EnsuredPort(BARE, created=True, env="PORT"),
+     b'{"allocation":' + orjson.dumps(BARE.to_dict()) + b',"created":true,"env":"PORT"}'),
+    (Pruned(BARE, PruneReason.WORKTREE_GONE),
+     b'{"allocation":' + orjson.dumps(BARE.to_dict()) + b',"reason":"worktree_gone"}'),
+    (PruneResult((Pruned(BARE, PruneReason.OWNER_GONE),), dry_run=True),
+     b'{"pruned":[{"allocation":' + orjson.dumps(BARE.to_dict())
+     + b',"reason":"owner_gone"}],"dry_run":true}'),
+    (Reason(ReasonCode.HELD, "node holds it.", {"pid": 99, "addresses": ("::1",)}),
+     b'{"code":"held","pid":99,"addresses":["::1"],"message":"node holds it."}'),
+    (Explanation(3001, ExplanationStatus.IN_USE,
+                 (Reason(ReasonCode.TIME_WAIT, "lingers", {"state": "TIME_WAIT"}),), "busy"),
+     b'{"port":3001,"status":"in_use","reasons":[{"code":"time_wait","state":"TIME_WAIT",'
+     b'"message":"lingers"}],"message":"busy"}'),
 ]  # fmt: skip
 
 
