@@ -51,7 +51,7 @@ SCRIPTS = {
 SHELL = {
     "shell-server": r"serving on http://127\.0\.0\.1:\d+/",
     "shell-group": r"frontend \d+ of group [0-9a-f]+",
-    "readme-cli": r'"status": "(free|in_use|denied)"',
+    "readme-cli": r'"status": ?"(free|in_use|denied)"',  # compact off a terminal
     "cli-worktree": r"Allocated port group [0-9a-f]+\.",
 }
 #: test files, run together under pytest

@@ -14,6 +14,8 @@ from aioports import (
     AllocationGroup,
     CleanupResult,
     EnsuredPort,
+    Explanation,
+    ExplanationStatus,
     KillOutcome,
     KillResult,
     Occupier,
@@ -24,6 +26,8 @@ from aioports import (
     Pruned,
     PruneReason,
     PruneResult,
+    Reason,
+    ReasonCode,
     RepairResult,
     Reservation,
     ScanResult,
@@ -120,6 +124,12 @@ CASES: list[tuple[Any, bytes]] = [
     (PruneResult((Pruned(BARE, PruneReason.OWNER_GONE),), dry_run=True),
      b'{"pruned":[{"allocation":' + orjson.dumps(BARE.to_dict())
      + b',"reason":"owner_gone"}],"dry_run":true}'),
+    (Reason(ReasonCode.HELD, "node holds it.", {"pid": 99, "addresses": ("::1",)}),
+     b'{"code":"held","pid":99,"addresses":["::1"],"message":"node holds it."}'),
+    (Explanation(3001, ExplanationStatus.IN_USE,
+                 (Reason(ReasonCode.TIME_WAIT, "lingers", {"state": "TIME_WAIT"}),), "busy"),
+     b'{"port":3001,"status":"in_use","reasons":[{"code":"time_wait","state":"TIME_WAIT",'
+     b'"message":"lingers"}],"message":"busy"}'),
 ]  # fmt: skip
 
 

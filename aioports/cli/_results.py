@@ -222,7 +222,8 @@ def warned(result: Result, warnings: Sequence[str]) -> Result:
 
 def allocated_line(allocation: Allocation) -> str:
     """One line for people about a port's registry entry: what it is for, and who made it."""
-    meta = allocation.metadata
+    named = allocation.key is not None  # a named port's key, else its metadata
+    meta = allocation.to_dict() if named else allocation.metadata
     parts = [f"{key} {cell(meta[key])}" for key in ("app", "worktree", "service") if key in meta]
     if allocation.role is not None:
         parts.append(f"role {allocation.role} of group {allocation.group}")
