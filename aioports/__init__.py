@@ -36,7 +36,9 @@ if TYPE_CHECKING:
     from ._errors import RegistryCorruptError as RegistryCorruptError
     from ._errors import RegistryError as RegistryError
     from ._errors import RegistryLockTimeoutError as RegistryLockTimeoutError
+    from ._errors import WaitTimeoutError as WaitTimeoutError
     from ._lease import Lease as Lease
+    from ._listen_fds import listen_fds as listen_fds
     from ._manager import PortManager as PortManager
     from ._manifest import Manifest as Manifest
     from ._models import Allocation as Allocation
@@ -65,6 +67,9 @@ if TYPE_CHECKING:
     from ._sync import allocate_sync as allocate_sync
     from ._sync import lease_sync as lease_sync
     from ._sync import release_sync as release_sync
+    from ._sync import wait_until_free_sync as wait_until_free_sync
+    from ._sync import wait_until_listening_sync as wait_until_listening_sync
+    from ._wait import WaitResult as WaitResult
 
 #: public name -> the private module that defines it
 _SOURCES: dict[str, str] = {
@@ -113,10 +118,15 @@ _SOURCES: dict[str, str] = {
     "RepairResult": "_models",
     "Reservation": "_models",
     "ScanResult": "_models",
+    "WaitResult": "_wait",
+    "WaitTimeoutError": "_errors",
     "allocate_sync": "_sync",
     "find_project": "_project",
     "lease_sync": "_sync",
+    "listen_fds": "_listen_fds",
     "release_sync": "_sync",
+    "wait_until_free_sync": "_sync",
+    "wait_until_listening_sync": "_sync",
 }
 
 __all__ = (
@@ -165,11 +175,16 @@ __all__ = (
     "RepairResult",
     "Reservation",
     "ScanResult",
+    "WaitResult",
+    "WaitTimeoutError",
     "__version__",
     "allocate_sync",
     "find_project",
     "lease_sync",
+    "listen_fds",
     "release_sync",
+    "wait_until_free_sync",
+    "wait_until_listening_sync",
 )
 
 

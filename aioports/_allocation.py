@@ -9,7 +9,7 @@ transaction and adds the entries.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +22,7 @@ from ._host import pid_namespace
 from ._hygiene import excluded_ports
 from ._models import Allocation, PortRange, ProcessIdentity
 from ._probe import BindProber
-from ._search import find_free_ports
+from ._search import Claim, find_free_ports
 from ._steps import Blocking, Steps
 
 #: the most metadata one allocation may carry, as JSON: room for any key, never a screenful
@@ -92,7 +92,7 @@ def record(
     prober: BindProber,
     hostname: str,
     *,
-    claim: Callable[[int], bool] | None = None,
+    claim: Claim | None = None,
 ) -> Steps[list[Allocation]]:
     """Find the ports of ``request`` and add their entries (inside a transaction)."""
     skip = excluded_ports()

@@ -20,7 +20,8 @@ Every error the library raises derives from :class:`AioportsError`::
     ├─ EnvFileError                                       a .env file aioports cannot update
     ├─ ConfigError                                        an unusable range setting
     │  └─ ManifestError(ConfigError, ValueError)          an unusable project manifest
-    └─ ProcessGoneError(AioportsError, ProcessLookupError)
+    ├─ ProcessGoneError(AioportsError, ProcessLookupError)
+    └─ WaitTimeoutError(AioportsError, TimeoutError)      a wait's condition did not hold in time
 
 Context lives in read-only attributes; the message is built from them. Every class
 pickles, so errors survive a trip between processes: the base records the arguments each
@@ -60,6 +61,7 @@ __all__ = (
     "RegistryCorruptError",
     "RegistryError",
     "RegistryLockTimeoutError",
+    "WaitTimeoutError",
 )
 
 
@@ -395,3 +397,27 @@ class EnvFileError(AioportsError):
         super().__init__(f"cannot update {path}: {reason}")
         self._path = Path(path)
         self._reason = reason
+
+
+class WaitTimeoutError(AioportsError, TimeoutError):
+    """Raised by ``wait_until_listening`` and ``wait_until_free`` (``aioports wait``) when the
+    port did not reach the condition within the timeout."""
+
+    port: Context[int] = Context("The port waited for.")
+    condition: Context[str] = Context("What was waited for: ``listening`` or ``free``.")
+    timeout: Context[float] = Context("How long we waited, in seconds.")
+    pid: Context[int | None] = Context("The process whose tree had to listen, if one was given.")
+
+    def __init__(
+        self, port: int, condition: str, timeout: float, *, pid: int | None = None
+    ) -> None:
+        if condition == "free":
+            what = f"port {port} was still in use after {timeout:g} s"
+        else:
+            by = "" if pid is None else f" by PID {pid} or a descendant"
+            what = f"port {port} was not listening{by} after {timeout:g} s"
+        super().__init__(what)
+        self._port = port
+        self._condition = condition
+        self._timeout = timeout
+        self._pid = pid

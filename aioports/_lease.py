@@ -6,10 +6,8 @@ is owner-bound to this process, so every aioports user skips the port until the 
 (or this process dies). With ``hold=True`` the lease also binds the socket the server will
 use, while the registry lock is held, so no program at all can take the port in between.
 
-The held socket is bound *without* ``SO_REUSEADDR`` (``SO_EXCLUSIVEADDRUSE`` on Windows). On
-Linux, a bound but idle socket with ``SO_REUSEADDR`` lets any other ``SO_REUSEADDR`` socket
-(what asyncio, uvicorn and node servers use) bind the same port and listen first, after
-which our ``listen()`` fails: holding it that way would protect nothing.
+The held socket keeps rival servers off the port, yet binds over the TIME_WAIT leftovers of
+the last run, so a restarted server keeps its port: ``_held_socket.py`` says how.
 """
 
 from __future__ import annotations
@@ -18,7 +16,6 @@ import contextlib
 import errno
 import ipaddress
 import socket
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from socket import socket as SocketType
 from types import TracebackType
@@ -26,8 +23,9 @@ from typing import NoReturn
 
 from ._entries import Entries
 from ._errors import ArgumentTypeError, InvalidArgumentError, shown
+from ._held_socket import bind_held
 from ._models import Allocation
-from ._probe import IN_USE_ERRNOS
+from ._steps import Steps
 
 __all__ = ("Lease", "SocketClaim", "lease_context", "release_if_ours")
 
@@ -65,20 +63,12 @@ class SocketClaim:
         self._family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
         self.socket: socket.socket | None = None
 
-    def __call__(self, port: int) -> bool:
-        """Bind a fresh socket to ``port``; False when the port is taken (the search goes on)."""
-        sock = socket.socket(self._family, socket.SOCK_STREAM)
+    def __call__(self, port: int) -> Steps[bool]:
+        """Bind a fresh socket to ``port``; False when the port is taken (the search goes
+        on). A generator of steps: see :func:`~aioports._held_socket.bind_held`."""
         try:
-            if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
-            if self._family == socket.AF_INET6:
-                # Like asyncio and anyio listeners: the IPv6 socket serves IPv6 only.
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            sock.bind((self._host, port))
+            sock = yield from bind_held(self._family, self._host, port)
         except OSError as exc:
-            sock.close()
-            if exc.errno in IN_USE_ERRNOS:
-                return False
             if exc.errno == errno.EADDRNOTAVAIL:
                 message = (
                     f"host {self._host} is not an address of this host "
@@ -87,7 +77,7 @@ class SocketClaim:
                 raise InvalidArgumentError("host", self._host, message) from None
             raise
         self.socket = sock
-        return True
+        return sock is not None
 
     def discard(self) -> None:
         """Close the socket of a claim whose allocation did not go through."""
@@ -177,10 +167,8 @@ class Lease:
     def listen(self, backlog: int = _DEFAULT_BACKLOG) -> SocketType:
         """Start listening on the held socket and return it, for the server to take over.
 
-        ``SO_REUSEADDR`` is switched on at the last moment: from ``listen()`` on, nothing
-        can share the port anyway, and with it the connections the server closes do not
-        leave TIME_WAIT entries that bar the next ``SO_REUSEADDR`` server from the port for
-        a minute. A plain ``socket.listen()`` works too, without that nicety.
+        The same as ``lease.socket.listen(backlog)``: ``SO_REUSEADDR`` is switched on at
+        the last moment (see :class:`~aioports._held_socket.HeldSocket`).
 
         :raises RuntimeError: when the lease holds no socket (``hold=False``, or closed).
         """
@@ -190,8 +178,6 @@ class Lease:
                 f"the lease of port {self.port} holds no socket: lease with hold=True, "
                 "and listen before close_socket()"
             )
-        if sys.platform != "win32":
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.listen(backlog)
         return sock
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio.to_thread
 
@@ -41,8 +41,12 @@ from ._registry import Registry
 from ._scan import iter_scan as iter_scan_range
 from ._scan import resolve_lanes
 from ._scan import scan as scan_range
+from ._search import Claim
 from ._steps import drive_async
 from ._takeover import detect, detect_many, kill_port, reserve_port, validate_timeout
+
+if TYPE_CHECKING:
+    from ._wait import WaitResult
 
 __all__ = ("PortManager",)
 
@@ -378,7 +382,8 @@ class PortManager:
         Release the lease when done (``async with lease:`` does).
 
         :param host: the address to bind, an IP literal; IPv6 picks AF_INET6 (IPv6 only)
-        :return: the :class:`Lease`; its ``socket`` is bound (without ``SO_REUSEADDR``)
+        :return: the :class:`Lease`; its ``socket`` is bound, and keeps rival servers off the
+            port (see the dev-servers guide, "restarts keep their port")
         :raises NoFreePortError: when no port of the range can be bound.
         :raises InvalidRangeError, InvalidMetadataError, ValueError: for bad arguments.
         """
@@ -613,7 +618,7 @@ class PortManager:
         owner_pid: int | None,
         *,
         roles: Sequence[str] | None,
-        claim: Callable[[int], bool] | None = None,
+        claim: Claim | None = None,
     ) -> list[Allocation]:
         span = await self._default_range() if range is None else PortRange.coerce(range)
         request = await drive_async(prepare(span, metadata, owner_pid, roles=roles))
@@ -621,6 +626,54 @@ class PortManager:
         async with registry.transaction() as entries:
             steps = record(entries, request, self._prober, registry.hostname, claim=claim)
             return await drive_async(steps)
+
+    # -- waiting ----------------------------------------------------------------------
+
+    async def wait_until_listening(
+        self,
+        port: int,
+        *,
+        timeout: float,  # noqa: ASYNC109 - the wait's own deadline, as its callers expect
+        pid: int | None = None,
+        interval: float = 0.1,
+    ) -> WaitResult:
+        """Return once a socket listens on ``port``, on any address, IPv4 or IPv6, as the
+        kernel's socket table says (not a connect(), which misses a server on ``::1`` only
+        or on another address, and which a proxy answers before its backend listens).
+
+        :param timeout: give up after this many seconds
+        :param pid: the listener must be this process or one of its descendants
+        :param interval: seconds between two looks at the socket table (each costs tens of
+            microseconds on Linux); the wait returns within one interval of the change
+        :return: the ports' listeners, their addresses and how long it took
+        :raises WaitTimeoutError: when nothing (of ``pid``'s tree) listened in time.
+        :raises ProcessGoneError: when ``pid`` does not run, or exits before it listens.
+        :raises PermissionDeniedError: when the OS hides the socket table (macOS, no root).
+        :raises InvalidPortError, InvalidArgumentError: for bad arguments.
+        """
+        from ._wait import LISTENING, Watch, wait_async
+
+        watch = Watch(port, LISTENING, timeout=timeout, interval=interval, pid=pid)
+        return await wait_async(watch, watch.poll_listening, in_thread=True)
+
+    async def wait_until_free(
+        self,
+        port: int,
+        *,
+        timeout: float,  # noqa: ASYNC109 - the wait's own deadline, as its callers expect
+        interval: float = 0.1,
+    ) -> WaitResult:
+        """Return once a server could start on ``port``, as :meth:`probe` says.
+
+        :param timeout: give up after this many seconds
+        :param interval: seconds between two probes (a bind each)
+        :raises WaitTimeoutError: when the port was still in use at the deadline.
+        :raises InvalidPortError, InvalidArgumentError: for bad arguments.
+        """
+        from ._wait import FREE, Watch, wait_async
+
+        watch = Watch(port, FREE, timeout=timeout, interval=interval, pid=None)
+        return await wait_async(watch, lambda: watch.poll_free(self._prober), in_thread=False)
 
 
 def _result(port: int, status: PortStatus) -> ProbeResult:

@@ -19,7 +19,11 @@ from ._models import PortRange, PortStatus
 from ._probe import BindProber
 from ._steps import CHECKPOINT, Blocking, Steps
 
-__all__ = ("find_free_ports",)
+__all__ = ("Claim", "find_free_ports")
+
+#: takes a port that probes free for real (binds a socket to it, say): a generator of steps
+#: returning False when it could not, in which case the search goes on
+Claim = Callable[[int], Steps[bool]]
 
 # Probes run inline (on the loop, in the async door); let other tasks run this often.
 PROBES_PER_YIELD = 128
@@ -33,16 +37,14 @@ def find_free_ports(
     count: int,
     entries: Entries,
     *,
-    claim: Callable[[int], bool] | None = None,
+    claim: Claim | None = None,
     skip: Container[int] = frozenset(),
     start: int | None = None,
 ) -> Steps[list[int]]:
     """The first contiguous run of ``count`` free ports of ``span``, else the lowest ``count``
     free ones, skipping every port ``entries`` holds. A generator of steps (``_steps.py``).
 
-    :param claim: for ``count == 1`` only: called with each port that probes free, it takes
-        the port for real (binds the caller's socket, say) and returns False if it could not,
-        in which case the search goes on
+    :param claim: for ``count == 1`` only: a :data:`Claim`, run for each port that probes free
     :param skip: ports never to hand out (``_hygiene.excluded_ports()``)
     :param start: begin at this port of ``span`` and wrap around to its start (a named
         port's hashed start); a run never spans the wrap
@@ -77,7 +79,9 @@ def find_free_ports(
         probes += 1
         if probes % PROBES_PER_YIELD == 0:
             yield CHECKPOINT
-        if prober.status(port) is not PortStatus.FREE or (claim is not None and not claim(port)):
+        if prober.status(port) is not PortStatus.FREE or (
+            claim is not None and not (yield from claim(port))
+        ):
             busy += 1
             run = []
             continue

@@ -40,13 +40,22 @@ from ._named import prepare as prepare_named
 from ._probe import BindProber
 from ._prune import stale_entries
 from ._registry_sync import SyncRegistry
+from ._search import Claim
 from ._steps import drive_sync
 
 if TYPE_CHECKING:
     from ._lease import Lease
     from ._manager import PortManager
+    from ._wait import WaitResult
 
-__all__ = ("SyncPortManager", "allocate_sync", "lease_sync", "release_sync")
+__all__ = (
+    "SyncPortManager",
+    "allocate_sync",
+    "lease_sync",
+    "release_sync",
+    "wait_until_free_sync",
+    "wait_until_listening_sync",
+)
 
 T = TypeVar("T")
 
@@ -270,7 +279,7 @@ class SyncPortManager:
         owner_pid: int | None,
         *,
         roles: Sequence[str] | None,
-        claim: Callable[[int], bool] | None = None,
+        claim: Claim | None = None,
     ) -> list[Allocation]:
         span = self.get_range() if range is None else PortRange.coerce(range)
         request = drive_sync(prepare(span, metadata, owner_pid, roles=roles))
@@ -331,6 +340,24 @@ class SyncPortManager:
             return await func(manager)
 
         return run_blocking(main)
+
+    # -- waiting ----------------------------------------------------------------------
+
+    def wait_until_listening(
+        self, port: int, *, timeout: float, pid: int | None = None, interval: float = 0.1
+    ) -> WaitResult:
+        """See :meth:`PortManager.wait_until_listening`; sleeps between polls."""
+        from ._wait import LISTENING, Watch, wait_blocking
+
+        watch = Watch(port, LISTENING, timeout=timeout, interval=interval, pid=pid)
+        return wait_blocking(watch, watch.poll_listening)
+
+    def wait_until_free(self, port: int, *, timeout: float, interval: float = 0.1) -> WaitResult:
+        """See :meth:`PortManager.wait_until_free`; sleeps between probes."""
+        from ._wait import FREE, Watch, wait_blocking
+
+        watch = Watch(port, FREE, timeout=timeout, interval=interval, pid=None)
+        return wait_blocking(watch, lambda: watch.poll_free(self._prober))
 
 
 def _in_event_loop() -> bool:
@@ -404,3 +431,24 @@ def lease_sync(
     """
     with SyncPortManager(registry_path).lease(range, metadata, hold=hold, host=host) as lease:
         yield lease
+
+
+def wait_until_listening_sync(
+    port: int, *, timeout: float, pid: int | None = None, interval: float = 0.1
+) -> WaitResult:
+    """:meth:`PortManager.wait_until_listening` as a plain call: it sleeps between polls
+    (blocking the thread, so not for a coroutine; await the manager's method there).
+
+    :raises WaitTimeoutError: when nothing (of ``pid``'s tree) listened in time.
+    :raises ProcessGoneError: when ``pid`` does not run, or exits before it listens.
+    """
+    return SyncPortManager().wait_until_listening(port, timeout=timeout, pid=pid, interval=interval)
+
+
+def wait_until_free_sync(port: int, *, timeout: float, interval: float = 0.1) -> WaitResult:
+    """:meth:`PortManager.wait_until_free` as a plain call (see
+    :func:`wait_until_listening_sync`).
+
+    :raises WaitTimeoutError: when the port was still in use at the deadline.
+    """
+    return SyncPortManager().wait_until_free(port, timeout=timeout, interval=interval)

@@ -142,7 +142,8 @@ def aioports_port(aioports_port_factory: PortFactory) -> int:
 def aioports_socket(aioports_port_factory: PortFactory) -> socket.socket:
     """A TCP socket bound to a leased port on 127.0.0.1, not yet listening: hand it to the
     server under test (``asyncio.start_server(sock=...)``); the port is
-    ``aioports_socket.getsockname()[1]``."""
+    ``aioports_socket.getsockname()[1]``. Its ``listen()`` sets ``SO_REUSEADDR`` first, so the
+    TIME_WAIT leftovers of the test's connections do not take the port out of the range."""
     sock = aioports_port_factory.lease(hold=True).socket
     assert sock is not None
     return sock

@@ -33,6 +33,7 @@ from aioports import (
     RegistryCorruptError,
     RegistryError,
     RegistryLockTimeoutError,
+    WaitTimeoutError,
 )
 
 ALLOCATION = Allocation(
@@ -91,6 +92,10 @@ CASES: list[tuple[AioportsError, str, object, str]] = [
      "services.web.env", "/p/.aioports.toml is unusable at services.web.env: not a name"),
     (ManifestError(Path("/p/pyproject.toml"), None, "not TOML"), "path",
      Path("/p/pyproject.toml"), "pyproject.toml is unusable: not TOML"),
+    (WaitTimeoutError(8000, "listening", 5.0, pid=42), "pid", 42,
+     "port 8000 was not listening by PID 42 or a descendant after 5 s"),
+    (WaitTimeoutError(8000, "free", 0.5), "condition", "free",
+     "port 8000 was still in use after 0.5 s"),
 ]  # fmt: skip
 
 
@@ -134,6 +139,7 @@ def test_every_exported_error_has_a_case() -> None:
         (InvalidMetadataError, ValueError),
         (ManifestError, ValueError),
         (RegistryLockTimeoutError, TimeoutError),
+        (WaitTimeoutError, TimeoutError),
         (PermissionDeniedError, PermissionError),
         (ProcessGoneError, ProcessLookupError),
     ],

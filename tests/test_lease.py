@@ -187,20 +187,27 @@ def _reuse_bind(port: int) -> bool:
     return True
 
 
-@pytest.mark.parametrize("use_lease_listen", [True, False])
+@pytest.mark.parametrize(
+    ("how", "spared"), [("lease.listen", True), ("socket.listen", True), ("rebuilt", False)]
+)
 async def test_listen_spares_the_next_server_the_time_wait(
-    manager: PortManager, use_lease_listen: bool
+    manager: PortManager, how: str, spared: bool
 ) -> None:
     start = free_block(1)
     async with manager.lease((start, start), hold=True) as lease:
         assert lease.socket is not None
-        if use_lease_listen:
+        if how == "lease.listen":
             assert lease.listen() is lease.socket
-        else:
-            lease.socket.listen()
-        _closed_by_the_server_first(lease.socket)
-    # With a plain listen() on the exclusive socket, its TIME_WAIT bars SO_REUSEADDR servers.
-    assert _reuse_bind(start) is use_lease_listen
+            listening = lease.socket
+        elif how == "socket.listen":
+            lease.socket.listen()  # the held socket's own listen() sets SO_REUSEADDR too
+            listening = lease.socket
+        else:  # a plain copy from the fd (what another process gets) listens without it
+            listening = socket.socket(fileno=lease.socket.detach())
+            listening.listen()
+        _closed_by_the_server_first(listening)
+    # A listener without SO_REUSEADDR leaves TIME_WAIT that bars SO_REUSEADDR servers.
+    assert _reuse_bind(start) is spared
 
 
 async def test_listen_needs_a_held_socket(manager: PortManager) -> None:

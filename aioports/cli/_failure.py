@@ -31,7 +31,10 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 
-_CONTEXT = ("port", "value", "reason", "path", "pid", "range", "occupier", "allocation")
+_CONTEXT = (
+    "port", "value", "reason", "path", "pid", "range", "occupier", "allocation", "condition",
+    "timeout",
+)  # fmt: skip
 
 
 class Interrupted(CliError):

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 from . import _commands as commands
 from . import _named, _schema, _why
+from . import _wait as waiting
 from . import _watch as watch
 
 TYPE_CHECKING = False
@@ -197,7 +198,8 @@ OPTIONS: dict[str, Option] = {
                "as root, also end another user's process"),
         Option("yes", "--yes", None, "do not ask", short="-y"),
         Option("timeout", "--timeout", "S",
-               "send SIGTERM, wait up to S seconds for the port to be free, then SIGKILL",
+               "kill-port: send SIGTERM, wait up to S seconds for the port to be free, then "
+               "SIGKILL; wait: give up after S seconds (default 60)",
                seconds=True),
         Option("dry_run", "--dry-run", None,
                "show what would be done (who would be signalled, what pruned); change nothing"),
@@ -208,7 +210,11 @@ OPTIONS: dict[str, Option] = {
                everywhere=True, seconds=True),
         Option("watch", "--watch", None,
                "redraw in place every second until Ctrl-C, marking changes (a terminal only)"),
-        Option("interval", "--interval", "S", "seconds between --watch redraws (default 1)"),
+        Option("interval", "--interval", "S",
+               "dashboard --watch: seconds between redraws (default 1); wait: look every S "
+               "seconds (default 0.1)", seconds=True),
+        Option("free", "--free", None, "wait: until a server could start on the port"),
+        Option("pid", "--pid", "PID", "wait: the listener must be PID or a descendant"),
     )
 }  # fmt: skip
 
@@ -323,6 +329,12 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "scan", "--scan", handler=commands.scan, schema="scan", args=_SPAN,
         example="--scan 3000-3999", help="the ports of a range that are in use, and by whom",
+    ),
+    Command(
+        "wait", None, handler=waiting.wait, schema="wait", args=(Arg("target", "PORT"),),
+        options=("free", "timeout", "interval", "pid"),
+        example="wait 8000 --timeout 30",
+        help="wait until a server listens on PORT (--free: until one could start there)",
     ),
     Command(
         "version", "--version", handler=commands.version, schema="version",
