@@ -134,6 +134,8 @@ def test_reserve_sentences_and_documents(cli: CliRunner) -> None:
     )
     with spawn(POLITE) as child:
         document = cli.json("reserve", "--reserve", str(child.port), "--kill")
+    # The child's port comes from bind(0), inside the ephemeral range: reserve warns about it.
+    assert any("ephemeral" in w for w in document.pop("warnings"))
     assert document == {
         "status": "reserved",
         "port": child.port,

@@ -31,6 +31,7 @@ from aioports import (
     RepairResult,
     Reservation,
     ScanResult,
+    WaitResult,
 )
 
 WHEN = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
@@ -130,6 +131,9 @@ CASES: list[tuple[Any, bytes]] = [
                  (Reason(ReasonCode.TIME_WAIT, "lingers", {"state": "TIME_WAIT"}),), "busy"),
      b'{"port":3001,"status":"in_use","reasons":[{"code":"time_wait","state":"TIME_WAIT",'
      b'"message":"lingers"}],"message":"busy"}'),
+    (WaitResult(3001, "listening", 0.25, pids=(99,), addresses=("127.0.0.1",)),
+     b'{"port":3001,"condition":"listening","waited":0.25,"pids":[99],'
+     b'"addresses":["127.0.0.1"]}'),
 ]  # fmt: skip
 
 
