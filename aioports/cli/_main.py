@@ -217,13 +217,9 @@ def _emit(out: TextIO, document: object) -> None:
             data = json.dumps(document, indent=2).encode() + b"\n"
         else:
             data = json.dumps(document, separators=(",", ":")).encode() + b"\n"
-    buffer = getattr(out, "buffer", None)
-    if buffer is None:
-        out.write(data.decode())
-        return
-    out.flush()  # anything written as text before goes first
-    buffer.write(data)
-    buffer.flush()
+    from ._results import write_all
+
+    write_all(out, data)
 
 
 def _confirm(err: TextIO, options: dict[str, str | bool]) -> bool:

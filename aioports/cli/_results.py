@@ -42,6 +42,7 @@ __all__ = (
     "printable",
     "table",
     "warned",
+    "write_all",
 )
 
 PREFIX = "aioports: "
@@ -168,9 +169,29 @@ class Result:
         for note in self.notes:  # on stderr: $(aioports port -q) still gets only the value
             err.write(f"{PREFIX}{note}\n")
         if quiet and not self.to_stderr:
-            out.write(self.quiet())
+            write_all(out, self.quiet())
             return
-        (err if self.to_stderr else out).write(self.human(style))
+        write_all(err if self.to_stderr else out, self.human(style))
+
+
+def write_all(stream: TextIO, text: str | bytes) -> None:
+    """Write all of ``text`` (bytes go to the stream's buffer as they are).
+
+    A write to a pipe whose reader has gone (``aioports list | head -1``) can return short
+    instead of failing, and the text layer drops the rest without a word; writing the bytes
+    until all are taken makes the next write raise BrokenPipeError, so the run exits 1.
+    """
+    buffer = getattr(stream, "buffer", None)
+    if buffer is None:
+        stream.write(text if isinstance(text, str) else text.decode())
+        return
+    if isinstance(text, str):
+        text = text.encode(stream.encoding or "utf-8", stream.errors or "strict")
+    stream.flush()  # anything written as text before goes first
+    view = memoryview(text)
+    while view:
+        view = view[buffer.write(view) :]
+    buffer.flush()
 
 
 class Warned(Result):
