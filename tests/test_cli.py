@@ -159,7 +159,8 @@ def test_cleanup_without_a_terminal_needs_yes(cli: CliRunner) -> None:
     before = cli.registry.read_bytes()
     done = cli("--cleanup")
     assert (done.exit_code, done.stdout) == (1, "")
-    assert "add --yes" in done.stderr and done.stderr.count("\n") == 1
+    assert "add --yes" in done.stderr
+    assert done.stderr.count("\n") == 1
     refused = cli.json("cleanup", "cleanup", code=1)
     assert (refused["status"], refused["hint"]) == ("refused", "aioports cleanup --yes")
     assert cli.registry.read_bytes() == before
