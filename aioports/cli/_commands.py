@@ -17,9 +17,9 @@ from ._errors import UsageError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any, TextIO, TypeVar
+    from typing import TextIO, TypeVar
 
-    from .. import Allocation, Occupier, PortManager, PortRange, ScanResult
+    from .. import Allocation, PortManager, PortRange, ScanResult
     from .._sync import SyncPortManager
     from ._context import Context
     from ._results import Result
@@ -35,14 +35,12 @@ __all__ = (
     "count_arg",
     "dashboard",
     "detect",
-    "kill_port",
     "list_allocations",
     "port_arg",
     "probe",
     "release",
     "release_group",
     "repair",
-    "reserve",
     "scan",
     "set_range",
     "show_progress",
@@ -324,95 +322,6 @@ def detect(ctx: Context) -> Result:
     held = door.detect_occupiers_by_port(ports)  # one snapshot of the socket table for all
     entries = allocations_of(door, ports)
     return each_port(ctx, lambda port: Detected(port, held[port], entries.get(port)))
-
-
-def _kill_options(ctx: Context) -> dict[str, Any]:
-    """``kill_occupier``'s options from ``--force``, ``--allow-other-users`` and
-    ``--timeout S`` (SIGTERM, up to S seconds, then SIGKILL)."""
-    options: dict[str, Any] = {
-        "force": ctx.flag("force"),
-        "allow_other_users": ctx.flag("allow_other_users"),
-    }
-    timeout = ctx.seconds("timeout")
-    if timeout is not None:
-        options |= {"timeout": timeout, "escalate": True}
-    return options
-
-
-def _dry_run(ctx: Context, port: int) -> Result:
-    """Who a kill would signal, with every check the kill makes; nothing is signalled."""
-    from .._occupier import signal_targets
-    from ._results_live import WouldKill
-
-    _, holders = signal_targets(port, allow_other_users=ctx.flag("allow_other_users"))
-    return WouldKill(port, holders, "SIGKILL" if ctx.flag("force") else "SIGTERM")
-
-
-def kill_port(ctx: Context) -> Result:
-    from ._failure import rerun
-    from ._results_live import Killed
-
-    if ctx.flag("dry_run"):
-        return each_port(ctx, lambda port: _dry_run(ctx, port))
-    options = _kill_options(ctx)
-    door = _waiting_door(ctx)
-    hint = None if options["force"] or "escalate" in options else rerun(ctx.parsed, "--force")
-
-    def kill(port: int) -> Result:
-        return Killed(door.run_async(lambda pm: pm.kill_occupier(port, **options)), hint)
-
-    return each_port(ctx, kill)
-
-
-def reserve(ctx: Context) -> Result:
-    from .._hygiene import port_warnings
-    from ._results import warned
-    from ._results_live import Reserved
-
-    port = port_arg(ctx.arg("port"))
-    metadata = _metadata(ctx, ("app", "worktree", "service"))
-    door = _waiting_door(ctx)
-    if ctx.flag("dry_run"):
-        return _reserve_dry_run(ctx, door, port)
-    options = _kill_options(ctx)
-    owner = _owner_pid(ctx)
-    reservation = _owned(
-        owner,
-        lambda: door.run_async(
-            lambda pm: pm.reserve(
-                port,
-                kill_if_occupied=ctx.flag("kill"),
-                metadata=metadata,
-                owner_pid=owner,
-                **options,
-            )
-        ),
-    )
-    return warned(Reserved(reservation), port_warnings(port))
-
-
-def _reserve_dry_run(ctx: Context, door: SyncPortManager, port: int) -> Result:
-    """``reserve --kill --dry-run``: the checks ``reserve`` makes first, then who its kill
-    would signal; nothing is signalled or recorded."""
-    from .. import PermissionDeniedError, PortAlreadyAllocatedError, PortInUseError, PortStatus
-    from .._occupier import signal_targets
-    from ._results_live import WouldKill
-
-    status = door.probe(port).status
-    if status is PortStatus.DENIED:
-        raise PermissionDeniedError(
-            f"port {port} is privileged: this user may not bind it, so it would not be reserved"
-        )
-    existing = next((a for a in door.list_allocations() if a.port == port), None)
-    if existing is not None:
-        raise PortAlreadyAllocatedError(port, existing)
-    holders: list[Occupier] = []
-    if status is PortStatus.IN_USE:
-        _, holders = signal_targets(port, allow_other_users=ctx.flag("allow_other_users"))
-        if not holders:  # bound by a socket the socket table does not show: reserve fails
-            raise PortInUseError(port, None)
-    signal = "SIGKILL" if ctx.flag("force") else "SIGTERM"
-    return WouldKill(port, holders, signal, reserve=True)
 
 
 def scan(ctx: Context) -> Result:

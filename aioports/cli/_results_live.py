@@ -41,7 +41,6 @@ __all__ = (
     "Killed",
     "Reserved",
     "Scanned",
-    "WouldKill",
     "is_orphan",
     "who",
 )
@@ -255,55 +254,6 @@ class Killed(Recorded):
             "signal": r.signal,
             "escalated": r.escalated,
         } | hint
-
-
-class WouldKill(Result):
-    """``--dry-run``: who ``kill-port`` (or ``reserve --kill``) would signal; nothing was.
-
-    :ivar port: the port
-    :ivar holders: the processes that would be signalled (each passed the kill's checks)
-    :ivar signal: the first signal they would get
-    :ivar reserve: the dry run of ``reserve --kill`` (which would then record the port)
-    """
-
-    __slots__ = ("holders", "port", "reserve", "signal")
-
-    def __init__(
-        self, port: int, holders: Sequence[Occupier], signal: str, *, reserve: bool = False
-    ) -> None:
-        self.port, self.holders, self.signal, self.reserve = port, tuple(holders), signal, reserve
-
-    @property
-    def status(self) -> str:
-        if self.reserve:
-            return "would_reserve"
-        return "would_kill" if self.holders else "free"
-
-    @property
-    def message(self) -> str:
-        then = f", then reserve port {self.port}" if self.reserve else ""
-        if not self.holders:
-            if self.reserve:
-                return f"Port {self.port} is free: reserve would record it (dry run)."
-            return f"Port {self.port} is free; nothing would be killed (dry run)."
-        names = ", ".join(who(o) for o in self.holders)
-        return f"Port {self.port}: would send {self.signal} to {names}{then} (dry run)."
-
-    def details(self, style: Style) -> list[str]:
-        return ["Nothing was signalled or changed."]
-
-    def to_dict(self) -> dict[str, Any]:
-        first = process(self.holders[0]) if self.holders else None
-        shown = {"port": self.port}
-        if self.reserve:
-            shown |= {"was_occupied": bool(self.holders)}
-        return shown | {
-            "killed": False,
-            "process": first,
-            "processes": [process(o) for o in self.holders],
-            "signal": self.signal if self.holders else None,
-            "dry_run": True,
-        }
 
 
 class Reserved(Recorded):

@@ -43,7 +43,7 @@ already-loaded modules: ``--help`` and the parser cost next to nothing.
 from __future__ import annotations
 
 from . import _commands as commands
-from . import _named, _schema, _why
+from . import _kill, _named, _schema, _why
 from . import _wait as waiting
 from . import _watch as watch
 
@@ -307,7 +307,7 @@ COMMANDS: tuple[Command, ...] = (
         help="remove provably stale entries (dead owners, worktrees gone)",
     ),
     Command(
-        "reserve", "--reserve", handler=commands.reserve, schema="reserve", args=_PORT,
+        "reserve", "--reserve", handler=_kill.reserve, schema="reserve", args=_PORT,
         options=(*_META, "service", "owner_pid", "kill", *_KILL),
         needs=tuple((name, "kill") for name in _KILL),
         example="--reserve 11434 --kill",
@@ -318,7 +318,7 @@ COMMANDS: tuple[Command, ...] = (
         quiet=True, example="--detect 3000", help="which processes hold PORT?",
     ),
     Command(
-        "kill-port", "--kill-port", handler=commands.kill_port, schema="kill", args=_PORTS,
+        "kill-port", "--kill-port", handler=_kill.kill_port, schema="kill", args=_PORTS,
         options=_KILL,
         example="--kill-port 3000 --force", help="end the processes that hold PORT",
     ),
