@@ -4,6 +4,7 @@ git checkouts with real listeners."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import textwrap
 from pathlib import Path
@@ -262,3 +263,20 @@ def test_a_range_inside_the_ephemeral_range_warns(cli: CliRunner, tmp_path: Path
     # A range below it says nothing.
     quiet = cli.json("allocated", "allocate", "--range", f"{low - 100}-{low - 1}")
     assert "warnings" not in quiet
+
+
+def test_reserve_with_the_same_key_is_safe_to_repeat(cli: CliRunner, checkout: Path) -> None:
+    port = free_block(1)
+    key = ["--app", "shop", "--service", "db"]
+    first = cli.json("reserve", "reserve", str(port), *key, "--owner-pid", str(os.getpid()))
+    again = cli.json("reserve", "reserve", str(port), *key)
+    assert first["status"] == again["status"] == "reserved"
+    [entry] = [e for e in cli.json("list", "list") if e["port"] == port]
+    assert entry["owner_pid"] == os.getpid()
+    assert entry["owner_pidns"] == os.readlink("/proc/self/ns/pid")
+    other = cli.json("error", "reserve", str(port), "--app", "other", code=1)
+    assert other["error"]["type"] == "PortAlreadyAllocatedError"
+    bare = cli.json("error", "reserve", str(port), code=1)  # no key: not the same request
+    assert bare["error"]["type"] == "PortAlreadyAllocatedError"
+    gone = cli("reserve", str(port + 1), "--owner-pid", "999999999")
+    assert gone.exit_code == 2
