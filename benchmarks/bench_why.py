@@ -20,11 +20,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-from _common import Sample, environment, free_start, print_table
+from _common import Sample, environment, free_start, interleaved, print_table
 
 from aioports._sync import SyncPortManager
 
@@ -39,15 +38,9 @@ LISTENER = (
 def time_pair(
     names: tuple[str, str], calls: tuple[Callable[[], object], Callable[[], object]], rounds: int
 ) -> tuple[Sample, Sample]:
-    """Time two calls, alternating, after two warm-up rounds."""
-    times: tuple[list[float], list[float]] = ([], [])
-    for round_ in range(rounds + 2):
-        for index, call in enumerate(calls):
-            began = time.perf_counter()
-            call()
-            if round_ >= 2:
-                times[index].append(time.perf_counter() - began)
-    return Sample(names[0], tuple(times[0])), Sample(names[1], tuple(times[1]))
+    """Time two calls, alternating (see ``interleaved``)."""
+    first, second = interleaved(list(zip(names, calls, strict=True)), rounds)
+    return first, second
 
 
 def main() -> None:
