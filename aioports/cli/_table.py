@@ -43,9 +43,6 @@ already-loaded modules: ``--help`` and the parser cost next to nothing.
 from __future__ import annotations
 
 from . import _commands as commands
-from . import _kill, _named, _schema, _why
-from . import _wait as waiting
-from . import _watch as watch
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -166,6 +163,20 @@ class Command:
         return self.flag or self.name
 
 
+def _lazy(module: str, name: str) -> Callable[[Context], Result]:
+    """The handler ``name`` of ``aioports.cli.<module>``, imported when a run calls it: the
+    table (and ``--help``) load no module of a command that is not run."""
+
+    def handler(ctx: Context) -> Result:
+        from importlib import import_module
+
+        run: Callable[[Context], Result] = getattr(import_module(f"{__package__}.{module}"), name)
+        return run(ctx)
+
+    handler.__qualname__ = f"{module}.{name}"
+    return handler
+
+
 _META = ("app", "worktree")
 OPTIONS: dict[str, Option] = {
     option.name: option
@@ -278,36 +289,36 @@ COMMANDS: tuple[Command, ...] = (
         help="change the default range (saved next to the registry)",
     ),
     Command(
-        "dashboard", "--dashboard", handler=watch.dashboard, schema="dashboard",
+        "dashboard", "--dashboard", handler=_lazy("_watch", "dashboard"), schema="dashboard",
         options=(*_PICK, "watch", "interval"), needs=(("interval", "watch"),),
         example="--dashboard",
         help="allocations by app and worktree, with their live state",
     ),
     Command(
-        "ensure", None, handler=_named.ensure, schema="ensured",
+        "ensure", None, handler=_lazy("_named", "ensure"), schema="ensured",
         args=(Arg("services", "SERVICE", many=True, optional=True),),
         options=(*_META, "preferred", "range"), example="ensure web --preferred 8000",
         help="the stable port of each SERVICE here (default: the manifest's services)",
     ),
     Command(
-        "port", None, handler=_named.port, schema="port",
+        "port", None, handler=_lazy("_named", "port"), schema="port",
         args=(Arg("service", "SERVICE", optional=True),),
         options=(*_META, "preferred", "range"), quiet=True, example="port web",
         help="only the stable port of SERVICE, for $(aioports port web)",
     ),
     Command(
-        "env", None, handler=_named.env, schema="env",
+        "env", None, handler=_lazy("_named", "env"), schema="env",
         args=(Arg("services", "SERVICE", many=True, optional=True),),
         options=(*_META, "range", "format", "write"), example="env --write .env",
         help="the project's ports as PORT=8000 lines, or into a .env file",
     ),
     Command(
-        "prune", None, handler=_named.prune, schema="prune", options=("dry_run",),
+        "prune", None, handler=_lazy("_named", "prune"), schema="prune", options=("dry_run",),
         example="prune --dry-run",
         help="remove provably stale entries (dead owners, worktrees gone)",
     ),
     Command(
-        "reserve", "--reserve", handler=_kill.reserve, schema="reserve", args=_PORT,
+        "reserve", "--reserve", handler=_lazy("_kill", "reserve"), schema="reserve", args=_PORT,
         options=(*_META, "service", "owner_pid", "kill", *_KILL),
         needs=tuple((name, "kill") for name in _KILL),
         example="--reserve 11434 --kill",
@@ -318,12 +329,12 @@ COMMANDS: tuple[Command, ...] = (
         quiet=True, example="--detect 3000", help="which processes hold PORT?",
     ),
     Command(
-        "kill-port", "--kill-port", handler=_kill.kill_port, schema="kill", args=_PORTS,
+        "kill-port", "--kill-port", handler=_lazy("_kill", "kill_port"), schema="kill", args=_PORTS,
         options=_KILL,
         example="--kill-port 3000 --force", help="end the processes that hold PORT",
     ),
     Command(
-        "why", None, handler=_why.why, schema="why", args=_PORTS,
+        "why", None, handler=_lazy("_why", "why"), schema="why", args=_PORTS,
         example="why 3000", help="everything that stands between a server and PORT",
     ),
     Command(
@@ -331,7 +342,7 @@ COMMANDS: tuple[Command, ...] = (
         example="--scan 3000-3999", help="the ports of a range that are in use, and by whom",
     ),
     Command(
-        "wait", None, handler=waiting.wait, schema="wait", args=(Arg("target", "PORT"),),
+        "wait", None, handler=_lazy("_wait", "wait"), schema="wait", args=(Arg("target", "PORT"),),
         options=("free", "timeout", "interval", "pid"),
         example="wait 8000 --timeout 30",
         help="wait until a server listens on PORT (--free: until one could start there)",
@@ -341,7 +352,7 @@ COMMANDS: tuple[Command, ...] = (
         example="--version", help="print the version",
     ),
     Command(
-        "schema", None, handler=_schema.schema, schema="schema",
+        "schema", None, handler=_lazy("_schema", "schema"), schema="schema",
         args=(Arg("name", "NAME", optional=True),),
         example="schema probe", help="print the JSON Schema NAME (alone: the list of names)",
     ),
