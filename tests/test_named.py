@@ -441,6 +441,7 @@ def _unshare_works() -> bool:
 def test_a_live_owner_in_another_pid_namespace_keeps_its_port(registry_path: Path) -> None:
     """The owner runs in a PID namespace of its own (``unshare -p``, as in a container): it
     records PID 1, which here names init. Its port stays as long as it lives."""
+    assert UNSHARE is not None
     port = free_block(1)
     registry_path.parent.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
