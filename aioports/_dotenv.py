@@ -34,6 +34,7 @@ from typing import Literal
 from ._errors import EnvFileError, InvalidArgumentError, InvalidPortError
 from ._files import read_file, replace_file
 from ._models import validate_port
+from ._records import record
 
 __all__ = ("BLOCK_END", "BLOCK_START", "FORMATS", "Format", "render", "write_block")
 
@@ -162,10 +163,21 @@ def _warnings(path: Path, lines: list[bytes], block: range, names: dict[str, int
     return warnings
 
 
-def write_block(path: Path, values: Mapping[str, int]) -> list[str]:
+@record
+class BlockWritten:
+    """What :func:`write_block` did.
+
+    :ivar changed: False when the file already held exactly this block
+    :ivar warnings: one per line outside the block that sets a name the block sets too
+    """
+
+    changed: bool
+    warnings: list[str]
+
+
+def write_block(path: Path, values: Mapping[str, int]) -> BlockWritten:
     """Create ``path`` or update its aioports block with ``values`` (see the module docstring).
 
-    :return: warnings about lines outside the block that set a name it sets too
     :raises InvalidArgumentError: for a name that is not a shell variable name or a value
         that is not a port.
     :raises EnvFileError: when the file cannot be read or written; it is unchanged then.
@@ -192,10 +204,10 @@ def write_block(path: Path, values: Mapping[str, int]) -> list[str]:
         lines[start : end + 1] = block
     warnings = _warnings(path, lines, range(start, start + len(block)), checked)
     new = bom + b"".join(lines)
-    if new == old:
-        return warnings
+    if new == old and found is not None:
+        return BlockWritten(False, warnings)
     try:
         replace_file(path, new, mode)
     except OSError as exc:
         raise EnvFileError(path, f"cannot write it: {exc.strerror or exc}") from exc
-    return warnings
+    return BlockWritten(True, warnings)

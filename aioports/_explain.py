@@ -1,6 +1,7 @@
 """Why a server cannot (or should not) start on a port: :func:`explain_port` gathers the
 facts (a bind probe, one snapshot of the socket table, the owner's liveness, the kernel's
-settings), :func:`decide` turns them into an :class:`Explanation` without any I/O.
+settings and the port hygiene of ``_hygiene.py``), :func:`decide` turns them into an
+:class:`Explanation` without any I/O.
 
 Plain sync functions: the sync door calls :func:`explain_port` directly, ``PortManager`` in a
 worker thread (it reads the socket table and ``/proc``). Both doors read the port's registry
@@ -44,16 +45,22 @@ class Facts:
     :ivar default_range: the range ``allocate`` uses, or None when it cannot be read
     :ivar unprivileged_start: the first port this user may bind, unless root
     :ivar root: this process may bind any port
+    :ivar browser_unsafe: browsers refuse to connect to the port
+    :ivar reserved: the port is in the kernel's ``ip_local_reserved_ports``
+    :ivar ephemeral: the kernel's ephemeral range, when the port is inside it
     :ivar now: when the facts were gathered
     """
 
     __slots__ = (
         "allocation",
+        "browser_unsafe",
         "default_range",
+        "ephemeral",
         "now",
         "occupiers",
         "owner_alive",
         "port",
+        "reserved",
         "root",
         "status",
         "unprivileged_start",
@@ -70,6 +77,9 @@ class Facts:
         default_range: PortRange | None = None,
         unprivileged_start: int = _DEFAULT_UNPRIVILEGED_START,
         root: bool = False,
+        browser_unsafe: bool = False,
+        reserved: bool = False,
+        ephemeral: PortRange | None = None,
         now: datetime | None = None,
     ) -> None:
         self.port, self.status, self.occupiers = port, status, occupiers
@@ -79,6 +89,7 @@ class Facts:
             unprivileged_start,
             root,
         )
+        self.browser_unsafe, self.reserved, self.ephemeral = browser_unsafe, reserved, ephemeral
         self.now = now or datetime.now(UTC)
 
 
@@ -113,9 +124,11 @@ def explain_port(
     default_range: PortRange | None,
 ) -> Explanation:
     """Gather the facts about ``port`` and decide (see :meth:`PortManager.explain`)."""
+    from ._hygiene import BROWSER_UNSAFE_PORTS, ephemeral_range, reserved_ports
     from ._occupier import occupiers_by_port
 
     status = prober.status(port)
+    ephemeral = ephemeral_range()
     occupiers: list[Occupier] | None
     try:
         occupiers = occupiers_by_port((port,))[port]
@@ -130,6 +143,9 @@ def explain_port(
         default_range=default_range,
         unprivileged_start=unprivileged_port_start(),
         root=hasattr(os, "geteuid") and os.geteuid() == 0,
+        browser_unsafe=port in BROWSER_UNSAFE_PORTS,
+        reserved=port in reserved_ports(),
+        ephemeral=ephemeral if ephemeral is not None and port in ephemeral else None,
     )
     return decide(facts)
 
@@ -157,6 +173,7 @@ def decide(facts: Facts) -> Explanation:
                 {"unprivileged_port_start": facts.unprivileged_start},
             )
         )
+    reasons += _hygiene(facts)
     span = facts.default_range
     if span is not None and port not in span:
         reasons.append(
@@ -170,6 +187,38 @@ def decide(facts: Facts) -> Explanation:
     return Explanation(
         port=port, status=status, reasons=tuple(reasons), message=_verdict(port, status, holders)
     )
+
+
+def _hygiene(facts: Facts) -> list[Reason]:
+    """What makes a port a poor choice even when a server can bind it."""
+    port, found = facts.port, []
+    if facts.browser_unsafe:
+        found.append(
+            Reason(
+                ReasonCode.BROWSER_UNSAFE,
+                f"Browsers refuse to connect to port {port} (ERR_UNSAFE_PORT: the fetch "
+                "standard's bad ports); curl and other clients can.",
+            )
+        )
+    if facts.reserved:
+        found.append(
+            Reason(
+                ReasonCode.RESERVED,
+                f"Port {port} is reserved on this host (ip_local_reserved_ports): the "
+                "administrator set it aside, and allocate skips it.",
+            )
+        )
+    if facts.ephemeral is not None:
+        found.append(
+            Reason(
+                ReasonCode.EPHEMERAL,
+                f"Port {port} is inside the kernel's ephemeral range {facts.ephemeral} "
+                "(ip_local_port_range): an outgoing connection may take it while no server "
+                "listens.",
+                {"range": facts.ephemeral.to_dict()},
+            )
+        )
+    return found
 
 
 def _status(facts: Facts) -> ExplanationStatus:
@@ -233,8 +282,14 @@ def _time_wait(port: int, leftover: Occupier) -> Reason:
 def _allocated(allocation: Allocation, owner_alive: bool | None, now: datetime) -> Reason:
     meta = allocation.metadata
     age = max(0.0, (now - allocation.allocated_at).total_seconds())
-    named = [f"{key} {meta[key]}" for key in ("app", "worktree", "service") if key in meta]
-    what = f" for {', '.join(map(str, named))}" if named else ""
+    key = allocation.key
+    # A named port's key, else what a one-shot allocation's metadata says.
+    labels = {
+        name: getattr(allocation, name) if key is not None else meta.get(name)
+        for name in ("app", "worktree", "service")
+    }
+    named = [f"{name} {value}" for name, value in labels.items() if value is not None]
+    what = f" for {', '.join(named)}" if named else ""
     if allocation.owner_pid is None:
         owner = "; it stays until released"
     else:
@@ -242,10 +297,11 @@ def _allocated(allocation: Allocation, owner_alive: bool | None, now: datetime) 
         owner = f"; owner PID {allocation.owner_pid} ({state})"
     facts: dict[str, Any] = {
         "allocation": allocation.to_dict(),
+        "key": None if key is None else key.to_dict(),
         "owner_pid": allocation.owner_pid,
         "owner_alive": owner_alive,
         "age_seconds": round(age, 3),
-        **{key: meta.get(key) for key in ("app", "worktree", "service")},
+        **labels,
     }
     return Reason(
         ReasonCode.ALLOCATED,

@@ -36,13 +36,12 @@ def pid_namespace(pid: int | str = "self") -> str | None:
         return None
 
 
-_here: Place | None = None
+# Read once, when the module loads: neither changes while a process runs (a process that
+# calls ``unshare`` does not move itself, only its future children), and a read here keeps
+# the readlink off any event loop.
+_HERE = Place(socket.gethostname(), pid_namespace())
 
 
 def here() -> Place:
-    """This process's place, read once: neither changes while a process runs (a process
-    that calls ``unshare`` does not move itself, only its future children)."""
-    global _here
-    if _here is None:
-        _here = Place(socket.gethostname(), pid_namespace())
-    return _here
+    """This process's place."""
+    return _HERE

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import anyio.to_thread
 
 from . import _checks
-from ._allocation import check_group_size, json_object, prepare, record, role_names
+from ._allocation import check_group_size, json_object, owner_of, prepare, record, role_names
 from ._config import range_setting, registry_location
 from ._lease import Lease, SocketClaim, lease_context, release_if_ours
 from ._models import (
@@ -526,8 +526,13 @@ class PortManager:
         timeout: float = 3.0,  # noqa: ASYNC109 - a grace period, not a call deadline
         escalate: bool = False,
         allow_other_users: bool = False,
+        owner_pid: int | None = None,
     ) -> Reservation:
         """Record exactly ``port`` in the registry, freeing it first if asked.
+
+        Reserving a port that is already recorded with the same ``app``, ``worktree`` and
+        ``service`` (in ``metadata``) succeeds and returns that entry: a script that runs
+        twice gets the same answer twice.
 
         :param kill_if_occupied: stop the processes holding it, as :meth:`kill_occupier`
         :param force: kill with SIGKILL rather than SIGTERM
@@ -535,19 +540,26 @@ class PortManager:
         :param timeout: see :meth:`kill_occupier`
         :param escalate: see :meth:`kill_occupier`
         :param allow_other_users: see :meth:`kill_occupier`
+        :param owner_pid: release the port once this process has exited
         :return: the port, whether it was occupied and killed, and the registry entry.
-        :raises PortAlreadyAllocatedError: when a live registry entry holds it.
+        :raises PortAlreadyAllocatedError: when a live registry entry of another key holds it.
         :raises PortInUseError: when a process holds it and ``kill_if_occupied`` is False,
             or the kill did not free it; nothing is recorded then.
         :raises PermissionDeniedError: as :meth:`kill_occupier`; nothing is recorded.
         :raises InvalidPortError, InvalidMetadataError, ValueError: for bad arguments.
         """
         port = validate_port(port)
+        stored = json_object(metadata)
+        owner = None
+        if owner_pid is not None:
+            pid = _checks.owner_pid(owner_pid)
+            owner = await anyio.to_thread.run_sync(owner_of, pid)
         return await reserve_port(
             self._registry,
             self._prober,
             port,
-            metadata=json_object(metadata),
+            owner=owner,
+            metadata=stored,
             kill_if_occupied=bool(kill_if_occupied),
             force=bool(force),
             grace=validate_timeout(timeout),

@@ -219,12 +219,19 @@ class Allocation(Record):
         A named port matches on its key; a one-shot allocation on the ``app``, ``worktree``
         and ``service`` it carries in its metadata, as ``allocate --app`` stores them.
         """
-        wanted = (("app", app), ("worktree", worktree), ("service", service))
-        return all(value is None or self._part(name) == value for name, value in wanted)
+        wanted = (app, worktree, service)
+        return all(
+            want is None or have == want for have, want in zip(self.parts, wanted, strict=True)
+        )
 
-    def _part(self, name: str) -> object:
-        own = getattr(self, name)
-        return self.metadata.get(name) if own is None else own
+    @property
+    def parts(self) -> tuple[object, object, object]:
+        """Its ``(app, worktree, service)``: the key of a named port, else what its metadata
+        says (any JSON value, or None)."""
+        if self.key is not None:
+            return (self.app, self.worktree, self.service)
+        metadata = self.metadata
+        return (metadata.get("app"), metadata.get("worktree"), metadata.get("service"))
 
 
 @record

@@ -345,7 +345,7 @@ def prepare(call: Call, default_range: Callable[[], PortRange]) -> Steps[Request
 
 
 @_records.record
-class Selection:
+class Selection(_records.Record):
     """Which allocations an ``--app``/``--worktree``/``--service`` filter picks (None: any)."""
 
     app: str | None = None

@@ -18,6 +18,7 @@ import anyio
 import anyio.to_thread
 
 from . import _checks, _log
+from ._allocation import owner_fields
 from ._errors import (
     DenialReason,
     KillFailedError,
@@ -26,7 +27,15 @@ from ._errors import (
     PortInUseError,
 )
 from ._identity import is_gone, send_signal, signal_name
-from ._models import Allocation, KillOutcome, KillResult, Occupier, PortStatus, Reservation
+from ._models import (
+    Allocation,
+    KillOutcome,
+    KillResult,
+    Occupier,
+    PortStatus,
+    ProcessIdentity,
+    Reservation,
+)
 from ._occupier import holders_of, identity_of, occupiers_by_port, signal_targets
 from ._probe import BindProber
 from ._records import replace
@@ -161,9 +170,13 @@ async def reserve_port(
     grace: float,
     escalate: bool,
     allow_other_users: bool,
+    owner: tuple[ProcessIdentity, str | None] | None = None,
 ) -> Reservation:
     """Record ``port`` in the registry, after killing its holders if asked. See
     ``PortManager.reserve``.
+
+    A port already recorded with the same ``(app, worktree, service)`` as ``metadata``
+    names is a success: asking twice for the same thing is not an error.
 
     The registry lock is not held while a process is being killed (that can take seconds and
     would stall every other aioports user); the registry is checked before and again when
@@ -179,7 +192,7 @@ async def reserve_port(
     async with registry.transaction() as leases:
         existing = leases.get(port)
     if existing is not None:
-        raise PortAlreadyAllocatedError(port, existing)
+        return _recorded_already(port, existing, metadata)
     occupier = None
     killed = False
     # Only a port a server could not start on has a holder worth finding: a free one needs
@@ -205,13 +218,14 @@ async def reserve_port(
     async with registry.transaction() as leases:
         existing = leases.get(port)
         if existing is not None:
-            raise PortAlreadyAllocatedError(port, existing)
+            return _recorded_already(port, existing, metadata)
         allocation = Allocation(
             port=port,
             allocated_at=datetime.now(UTC),
             metadata=metadata,
             pid=os.getpid(),
             hostname=registry.hostname,
+            **owner_fields(*(owner or (None, None))),
         )
         leases.add(allocation)
     return Reservation(
@@ -220,4 +234,18 @@ async def reserve_port(
         killed=killed,
         occupier=occupier,
         allocation=allocation,
+    )
+
+
+def _recorded_already(port: int, existing: Allocation, metadata: dict[str, Any]) -> Reservation:
+    """The reservation of a port recorded before, when ``metadata`` names the same
+    ``(app, worktree, service)`` as its entry.
+
+    :raises PortAlreadyAllocatedError: when it is another's.
+    """
+    asked = (metadata.get("app"), metadata.get("worktree"), metadata.get("service"))
+    if asked == (None, None, None) or existing.parts != asked:
+        raise PortAlreadyAllocatedError(port, existing)
+    return Reservation(
+        port=port, was_occupied=False, killed=False, occupier=None, allocation=existing
     )

@@ -7,6 +7,8 @@ import platform
 import socket
 import statistics
 import sys
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +37,32 @@ class Sample:
             f"{self.name:<46} {self.median * 1e6:10.0f} {self.p95 * 1e6:10.0f} "
             f"{min(self.times) * 1e6:10.0f} {ratio}"
         )
+
+
+def nothing() -> None:
+    """A ``prepare`` that does nothing."""
+
+
+def interleaved(
+    calls: Sequence[tuple[str, Callable[[], object]]],
+    rounds: int,
+    *,
+    prepare: Sequence[Callable[[], object]] = (),
+    warmup: int = 2,
+) -> list[Sample]:
+    """Time each call once per round, round after round, so that the machine's changing load
+    falls on all of them alike; the first ``warmup`` rounds (page cache, bytecode) are not
+    counted. ``prepare[i]``, if given, runs untimed before call ``i``."""
+    times: list[list[float]] = [[] for _ in calls]
+    for round_ in range(rounds + warmup):
+        for index, (_, call) in enumerate(calls):
+            if index < len(prepare):
+                prepare[index]()
+            began = time.perf_counter()
+            call()
+            if round_ >= warmup:
+                times[index].append(time.perf_counter() - began)
+    return [Sample(name, tuple(t)) for (name, _), t in zip(calls, times, strict=True)]
 
 
 def environment() -> str:

@@ -14,16 +14,16 @@ Run: python benchmarks/bench_cli.py [--rounds N]
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-from _common import Sample, environment, free_start, print_table
+from _common import Sample, environment, free_start, interleaved, nothing, print_table
 
 from aioports._sync import SyncPortManager
 
@@ -36,18 +36,15 @@ def time_pair(
     argvs: tuple[list[str], list[str]],
     env: dict[str, str],
     rounds: int,
-    prepare: Callable[[], None] = lambda: None,
+    prepare: Callable[[], None] = nothing,
 ) -> tuple[Sample, Sample]:
-    """Time two commands, alternating, after two warm-up rounds (page cache, bytecode)."""
-    times: tuple[list[float], list[float]] = ([], [])
-    for round_ in range(rounds + 2):
-        for index, argv in enumerate(argvs):
-            prepare()
-            began = time.perf_counter()
-            subprocess.run(argv, env=env, capture_output=True, check=True)
-            if round_ >= 2:
-                times[index].append(time.perf_counter() - began)
-    return Sample(names[0], tuple(times[0])), Sample(names[1], tuple(times[1]))
+    """Time two commands, alternating (see ``interleaved``)."""
+    first, second = interleaved(
+        [(name, functools.partial(subprocess.run, argv, env=env, capture_output=True, check=True))
+         for name, argv in zip(names, argvs, strict=True)],
+        rounds, prepare=(prepare, prepare),
+    )  # fmt: skip
+    return first, second
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import fcntl
+import functools
 import os
 import shutil
 import subprocess
@@ -26,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import orjson
-from _common import Sample, environment, free_start, print_table
+from _common import Sample, environment, free_start, interleaved, nothing, print_table
 
 from aioports import PortManager
 from aioports._sync import SyncPortManager
@@ -61,30 +62,8 @@ def floor_read(registry: Path, worktree: str) -> int:
 
 
 def timed(name: str, call: Callable[[], object], rounds: int) -> Sample:
-    for _ in range(20):
-        call()
-    times = []
-    for _ in range(rounds):
-        began = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - began)
-    return Sample(name, tuple(times))
-
-
-Run = tuple[str, list[str], dict[str, str], Callable[[], object]]
-
-
-def time_commands(runs: list[Run], rounds: int) -> list[Sample]:
-    """Time commands interleaved round by round, after two warm-up rounds."""
-    times: list[list[float]] = [[] for _ in runs]
-    for round_ in range(rounds + 2):
-        for index, (_, argv, env, prepare) in enumerate(runs):
-            prepare()
-            began = time.perf_counter()
-            subprocess.run(argv, env=env, capture_output=True, check=True)
-            if round_ >= 2:
-                times[index].append(time.perf_counter() - began)
-    return [Sample(run[0], tuple(t)) for run, t in zip(runs, times, strict=True)]
+    [sample] = interleaved([(name, call)], rounds, warmup=20)
+    return sample
 
 
 def main() -> None:
@@ -131,17 +110,23 @@ def main() -> None:
         scratch = root / "scratch.json"
         conf = root / "port-for.conf"
         subprocess.run([sys.executable, "-c", PORT_FOR, str(conf)], check=True, capture_output=True)
-        commands = time_commands(
+
+        scratch_env = env | {"AIOPORTS_REGISTRY": str(scratch)}
+
+        def command(argv: list[str], env: dict[str, str]) -> Callable[[], object]:
+            return functools.partial(subprocess.run, argv, env=env, capture_output=True, check=True)
+
+        commands = interleaved(
             [
-                ("aioports ensure web --json (recorded)", [aioports, "ensure", "web", "--json"],
-                 env, lambda: None),
-                ("aioports allocate --json (new port)", [aioports, "allocate", "--json"],
-                 env | {"AIOPORTS_REGISTRY": str(scratch)},
-                 lambda: shutil.copyfile(registry, scratch)),
-                ("port-for NAME (bound name)", [sys.executable, "-c", PORT_FOR, str(conf)],
-                 env, lambda: None),
+                ("aioports ensure web --json (recorded)",
+                 command([aioports, "ensure", "web", "--json"], env)),
+                ("aioports allocate --json (new port)",
+                 command([aioports, "allocate", "--json"], scratch_env)),
+                ("port-for NAME (bound name)",
+                 command([sys.executable, "-c", PORT_FOR, str(conf)], env)),
             ],
             rounds,
+            prepare=(nothing, lambda: shutil.copyfile(registry, scratch), nothing),
         )  # fmt: skip
     print_table(
         f"ensure of a recorded key, {ENTRIES} entries (baseline: the plain-Python floor)",

@@ -153,18 +153,23 @@ def test_probe_free_and_in_use(cli: CliRunner) -> None:
     )  # fmt: skip
 
 
-def test_cleanup_without_a_terminal_does_not_ask(cli: CliRunner) -> None:
+def test_cleanup_without_a_terminal_needs_yes(cli: CliRunner) -> None:
+    """An agent or a script gets no question to answer: without --yes nothing is removed."""
     cli.many([["--allocate"], ["--allocate-group", "2"]])
+    before = cli.registry.read_bytes()
     done = cli("--cleanup")
-    assert (done.exit_code, done.stdout, done.stderr) == (
-        0, "aioports: Cleaned up: released 3 allocation(s).\n", ""
-    )  # fmt: skip
+    assert (done.exit_code, done.stdout) == (1, "")
+    assert "add --yes" in done.stderr
+    assert done.stderr.count("\n") == 1
+    refused = cli.json("cleanup", "cleanup", code=1)
+    assert (refused["status"], refused["hint"]) == ("refused", "aioports cleanup --yes")
+    assert cli.registry.read_bytes() == before
     document = cli.json("cleanup", "cleanup", "--yes")
     assert document == {
         "status": "cleaned",
         "cleaned": True,
-        "released": 0,
-        "message": "Cleaned up: released 0 allocation(s).",
+        "released": 3,
+        "message": "Cleaned up: released 3 allocation(s).",
     }
 
 

@@ -61,7 +61,7 @@ USAGE = [
     (["--allocate-group", "2", "--roles", "a,a"], "roles must be distinct"),
     (["--allocate", "--owner-pid", "0"], "--owner-pid must be a positive whole number"),
     (["--allocate", "--list"], "not allowed with argument"),
-    (["--list", "--app", "x"], "--app only applies to"),
+    (["--probe", "3000", "--app", "x"], "--app only applies to"),
     (["--probe", "3000", "--kill"], "--kill only applies to --reserve"),
     (["--reserve", "3000", "--force"], "--force with --reserve needs --kill"),
     (["--list", "--range", "4000-4999"], "--range START-END only applies to"),

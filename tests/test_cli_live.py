@@ -241,6 +241,31 @@ def test_closed_pipe_ends_quietly(cli: CliRunner, exe: Executable) -> None:
     assert (proc.returncode, err) == (1, "")
 
 
+@pytest.mark.parametrize("json_mode", [False, True], ids=["human", "json"])
+def test_a_reader_that_leaves_mid_output_gives_exit_1(
+    cli: CliRunner, exe: Executable, json_mode: bool
+) -> None:
+    """``aioports list | head -c 10`` of a large registry: the first write is cut short by the
+    reader's exit, and the rest must fail, not be dropped with exit 0."""
+    leases = {
+        str(port): {"port": port, "allocated_at": "2026-01-01T00:00:00+00:00",
+                    "metadata": {"app": "x" * 50}}
+        for port in range(20000, 23000)
+    }  # fmt: skip
+    cli.registry.parent.mkdir(parents=True, exist_ok=True)
+    cli.registry.write_text(json.dumps({"version": 2, "leases": leases}))
+    proc = exe.popen("list", *(["--json"] if json_mode else []))
+    try:
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        assert proc.stdout.read(10)
+        proc.stdout.close()  # as head does once it has its line
+        assert proc.wait(timeout=60) == 1
+        assert proc.stderr.read() == ""
+    finally:
+        reap(proc)
+
+
 def _holds(pid: int, path: Path) -> bool:
     with contextlib.suppress(OSError):
         for fd in os.listdir(f"/proc/{pid}/fd"):

@@ -309,3 +309,14 @@ def test_probe_and_detect_mention_an_allocation(cli: CliRunner, block: int) -> N
     assert detected["allocation"]["port"] == block
     assert human.stdout.splitlines()[1].startswith("Allocated to app shop, worktree feat-x (by PID")
     assert "allocation" not in cli.json("probe", "probe", str(block + 1))
+
+
+def test_reserve_dry_run_follows_reserve_for_a_recorded_port(cli: CliRunner, block: int) -> None:
+    port = str(block)
+    mine = ("--app", "shop", "--worktree", "/w/shop", "--service", "web")
+    assert cli("reserve", port, *mine).exit_code == 0
+    again = cli.json("reserve", "reserve", port, "--kill", "--dry-run", *mine)
+    assert (again["status"], again["processes"]) == ("would_reserve", [])
+    other = cli.json("error", "reserve", port, "--kill", "--dry-run", "--app", "blog", code=1)
+    assert other["error"]["type"] == "PortAlreadyAllocatedError"
+    assert other["error"]["hint"] == f"aioports release {port}"

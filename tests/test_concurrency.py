@@ -136,4 +136,4 @@ async def test_sigkill_mid_write_never_tears_the_registry(registry_path: Path) -
     leftovers = [p for p in registry_path.parent.iterdir() if p.name.endswith(".tmp")]
     assert leftovers == []
     document = orjson.loads(registry_path.read_bytes())
-    assert document["version"] == 1
+    assert document["version"] == 2

@@ -52,7 +52,7 @@ def test_a_new_file_is_the_block_alone_and_private(tmp_path: Path) -> None:
     path = tmp_path / ".env"
     old = os.umask(0)
     try:
-        assert write_block(path, PORTS) == []
+        assert write_block(path, PORTS).warnings == []
     finally:
         os.umask(old)
     assert path.read_bytes() == BLOCK
@@ -127,13 +127,13 @@ def test_lines_outside_the_block_are_warned_about_not_edited(tmp_path: Path) -> 
     path = tmp_path / ".env"
     original = b"PORT=3000\nexport API_PORT = 1\n  OTHER=2\n#PORT=4\nPORTS=5\n"
     path.write_bytes(original)
-    warnings = write_block(path, PORTS)
+    warnings = write_block(path, PORTS).warnings
     assert path.read_bytes() == original + BLOCK
     assert len(warnings) == 2
     assert warnings[0].startswith(f"{path}:1: PORT is also set outside the aioports block, before")
     assert warnings[1].startswith(f"{path}:2: API_PORT is also set")
     path.write_bytes(BLOCK + b"PORT=1\n")
-    (after,) = write_block(path, PORTS)
+    (after,) = write_block(path, PORTS).warnings
     assert f"{path}:5: PORT" in after
     assert "after it" in after
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 from helpers import free_block
-from processes import exited_pid, listener_process
+from processes import exited_pid, listener_process, reap
 from repos import add_worktree, make_repo, needs_git
 
 from aioports import (
@@ -411,3 +412,52 @@ def test_span_helper_is_inside_the_range() -> None:
     starts = {start_port(PortKey("a", "/w", f"s{i}"), span) for i in range(200)}
     assert starts <= set(span)
     assert len(starts) == 10  # keys spread over the range
+
+
+UNSHARE = shutil.which("unshare")
+OWNER_IN_A_CONTAINER = """
+import sys, time
+from aioports._sync import SyncPortManager
+import os
+pm = SyncPortManager(sys.argv[1], range=(int(sys.argv[2]), int(sys.argv[2])))
+print(pm.allocate(owner_pid=os.getpid()), os.getpid(), flush=True)
+time.sleep(60)
+"""
+
+
+def _unshare_works() -> bool:
+    if UNSHARE is None:
+        return False
+    done = subprocess.run(
+        [UNSHARE, "-pf", "--kill-child", "--mount-proc", "true"],
+        capture_output=True,
+        check=False,
+        timeout=30,
+    )
+    return done.returncode == 0
+
+
+@pytest.mark.skipif(not _unshare_works(), reason="unshare -p is not allowed here")
+def test_a_live_owner_in_another_pid_namespace_keeps_its_port(registry_path: Path) -> None:
+    """The owner runs in a PID namespace of its own (``unshare -p``, as in a container): it
+    records PID 1, which here names init. Its port stays as long as it lives."""
+    assert UNSHARE is not None
+    port = free_block(1)
+    registry_path.parent.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [UNSHARE, "-pf", "--kill-child", "--mount-proc", sys.executable, "-c", OWNER_IN_A_CONTAINER,
+         str(registry_path), str(port)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        allocated, pid = proc.stdout.readline().split()
+        assert (int(allocated), int(pid)) == (port, 1)
+        pm = SyncPortManager(registry_path)
+        [entry] = pm.list_allocations()
+        assert entry.owner_pid == 1
+        assert entry.owner_pidns != os.readlink("/proc/self/ns/pid")
+        pm.allocate((port + 1, port + 1))  # a write: dead owners would be dropped now
+        assert [a.port for a in pm.list_allocations()] == [port, port + 1]
+    finally:
+        reap(proc)

@@ -25,6 +25,7 @@ import anyio
 import pytest
 from helpers import bindable, free_block
 from processes import listener_process, reap
+from repos import make_repo
 
 from aioports import PortManager
 
@@ -51,8 +52,9 @@ SCRIPTS = {
 SHELL = {
     "shell-server": r"serving on http://127\.0\.0\.1:\d+/",
     "shell-group": r"frontend \d+ of group [0-9a-f]+",
-    "readme-cli": r'"status": "(free|in_use|denied)"',
+    "readme-cli": r'"status": ?"(free|in_use|denied)"',  # compact off a terminal
     "cli-worktree": r"Allocated port group [0-9a-f]+\.",
+    "readme-named": r"/web -> [0-9]+ \(worktree ",
 }
 #: test files, run together under pytest
 PYTEST = ("readme-pytest", "pytest-socket", "pytest-factory", "pytest-session")
@@ -195,8 +197,12 @@ def test_a_child_binds_the_port_itself(tmp_path: Path, registry_path: Path) -> N
 @pytest.mark.parametrize(("name", "expected"), SHELL.items(), ids=list(SHELL))
 def test_shell_recipe(name: str, expected: str, tmp_path: Path, registry_path: Path) -> None:
     code = recipe(name, "bash")
-    out = _run(["bash", "-euo", "pipefail", "-c", code], _env(registry_path), ROOT)
+    # In a checkout of its own, as a user's: what a recipe writes (.env) stays in tmp_path.
+    checkout = make_repo(tmp_path / "shop", files={"pyproject.toml": '[project]\nname = "shop"\n'})
+    out = _run(["bash", "-euo", "pipefail", "-c", code], _env(registry_path), checkout)
     assert re.search(expected, out), out
+    if name == "readme-named":
+        assert (checkout / ".env").read_text().startswith("# >>> aioports >>>\nPORT=")
     if name == "shell-server":  # owned by the script's shell, which has exited
         assert _allocations(registry_path) == []
 

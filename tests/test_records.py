@@ -14,6 +14,8 @@ from aioports import (
     AllocationGroup,
     CleanupResult,
     EnsuredPort,
+    Explanation,
+    ExplanationStatus,
     KillOutcome,
     KillResult,
     Occupier,
@@ -24,6 +26,8 @@ from aioports import (
     Pruned,
     PruneReason,
     PruneResult,
+    Reason,
+    ReasonCode,
     RepairResult,
     Reservation,
     ScanResult,
@@ -121,9 +125,15 @@ CASES: list[tuple[Any, bytes]] = [
     (PruneResult((Pruned(BARE, PruneReason.OWNER_GONE),), dry_run=True),
      b'{"pruned":[{"allocation":' + orjson.dumps(BARE.to_dict())
      + b',"reason":"owner_gone"}],"dry_run":true}'),
-    (WaitResult(8000, "listening", 0.25, (4242,), ("127.0.0.1", "::1")),
-     b'{"port":8000,"condition":"listening","waited":0.25,"pids":[4242],'
-     b'"addresses":["127.0.0.1","::1"]}'),
+    (Reason(ReasonCode.HELD, "node holds it.", {"pid": 99, "addresses": ("::1",)}),
+     b'{"code":"held","pid":99,"addresses":["::1"],"message":"node holds it."}'),
+    (Explanation(3001, ExplanationStatus.IN_USE,
+                 (Reason(ReasonCode.TIME_WAIT, "lingers", {"state": "TIME_WAIT"}),), "busy"),
+     b'{"port":3001,"status":"in_use","reasons":[{"code":"time_wait","state":"TIME_WAIT",'
+     b'"message":"lingers"}],"message":"busy"}'),
+    (WaitResult(3001, "listening", 0.25, pids=(99,), addresses=("127.0.0.1",)),
+     b'{"port":3001,"condition":"listening","waited":0.25,"pids":[99],'
+     b'"addresses":["127.0.0.1"]}'),
 ]  # fmt: skip
 
 

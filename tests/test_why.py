@@ -31,6 +31,7 @@ from aioports import (
     ReasonCode,
 )
 from aioports._explain import Facts, decide
+from aioports._hygiene import ephemeral_range
 from aioports._sync import SyncPortManager
 
 NOBODY = 65534
@@ -154,6 +155,25 @@ def test_a_privileged_port_for_an_unprivileged_user(nobodys_registry: Path) -> N
     assert privileged[0]["unprivileged_port_start"] > 80
 
 
+def test_3659_is_browser_unsafe(door: SyncPortManager) -> None:
+    explanation = door.explain(3659)
+    unsafe = explanation.reason(ReasonCode.BROWSER_UNSAFE)
+    assert unsafe is not None
+    assert "ERR_UNSAFE_PORT" in unsafe.message
+    assert explanation.status in (ExplanationStatus.FREE, ExplanationStatus.IN_USE)
+
+
+@pytest.mark.skipif(ephemeral_range() is None, reason="no ephemeral range known here")
+def test_a_port_of_the_ephemeral_range(door: SyncPortManager) -> None:
+    span = ephemeral_range()
+    assert span is not None
+    with spawn(POLITE) as server:  # a port the OS chose: from the ephemeral range
+        explanation = door.explain(server.port)
+    ephemeral = explanation.reason(ReasonCode.EPHEMERAL)
+    assert ephemeral is not None
+    assert ephemeral.facts == {"range": span.to_dict()}
+
+
 def test_why_for_people_and_json(cli: CliRunner, span: PortRange) -> None:
     cli("allocate", "--app", "shop")
     with spawn(POLITE, "::1") as server:
@@ -212,6 +232,18 @@ def test_decide_root_may_bind_a_low_port_and_a_hidden_socket_table() -> None:
     assert (explanation.status, explanation.reasons) == (ExplanationStatus.FREE, ())
     busy = decide(Facts(5000, PortStatus.IN_USE, occupiers=None))
     assert busy.message == "Port 5000 is in use, by a socket the socket table does not show."
+
+
+def test_decide_a_reserved_port_comes_with_the_other_hygiene_reasons() -> None:
+    facts = Facts(
+        6000, PortStatus.FREE, browser_unsafe=True, reserved=True, ephemeral=PortRange(10, 60999)
+    )
+    explanation = decide(facts)
+    assert codes(explanation) == [
+        ReasonCode.BROWSER_UNSAFE, ReasonCode.RESERVED, ReasonCode.EPHEMERAL
+    ]  # fmt: skip
+    assert explanation.status is ExplanationStatus.FREE  # advice: a server can still bind it
+    validate("why", {"status": "free", **explanation.to_dict()})
 
 
 def test_a_reason_as_json() -> None:

@@ -17,9 +17,9 @@ from ._errors import UsageError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any, TextIO, TypeVar
+    from typing import TextIO, TypeVar
 
-    from .. import Allocation, Occupier, PortManager, PortRange, ScanResult
+    from .. import Allocation, PortManager, PortRange, ScanResult
     from .._sync import SyncPortManager
     from ._context import Context
     from ._results import Result
@@ -35,14 +35,12 @@ __all__ = (
     "count_arg",
     "dashboard",
     "detect",
-    "kill_port",
     "list_allocations",
     "port_arg",
     "probe",
     "release",
     "release_group",
     "repair",
-    "reserve",
     "scan",
     "set_range",
     "show_progress",
@@ -98,6 +96,14 @@ def _range_arg(text: str) -> PortRange:
 def _metadata(ctx: Context, names: tuple[str, ...]) -> dict[str, str]:
     fields = {name: ctx.text(name) for name in names}
     return {name: value for name, value in fields.items() if value is not None}
+
+
+def _picked(ctx: Context) -> dict[str, str | None]:
+    """The ``--app``/``--worktree``/``--service`` filter as keyword arguments."""
+    from ._named import picked
+
+    chosen = picked(ctx)
+    return {"app": chosen.app, "worktree": chosen.worktree, "service": chosen.service}
 
 
 def _owner_pid(ctx: Context) -> int | None:
@@ -169,18 +175,20 @@ def _waiting_door(ctx: Context) -> SyncPortManager:
 
 
 def allocate(ctx: Context) -> Result:
-    from ._results import Allocated
+    from .._hygiene import range_warnings
+    from ._results import Allocated, warned
 
     metadata = _metadata(ctx, ("app", "worktree", "service"))
     owner = _owner_pid(ctx)
     span = _allocation_range(ctx)
     door = ctx.door()
     port = _owned(owner, lambda: door.allocate(span, metadata, owner_pid=owner))
-    return Allocated(port, metadata, owner)
+    return warned(Allocated(port, metadata, owner), range_warnings(span or door.get_range()))
 
 
 def allocate_group(ctx: Context) -> Result:
-    from ._results import GroupAllocated
+    from .._hygiene import range_warnings
+    from ._results import GroupAllocated, warned
 
     count = count_arg(ctx.arg("count"), "--allocate-group")
     text = ctx.text("roles")
@@ -197,14 +205,26 @@ def allocate_group(ctx: Context) -> Result:
             count, roles=roles, range=span, metadata=metadata, owner_pid=owner
         ),
     )
-    return GroupAllocated(group)
+    return warned(GroupAllocated(group), range_warnings(span or door.get_range()))
 
 
 def release(ctx: Context) -> Result:
-    from ._results import Released
+    from ._named import picked
+    from ._results import Released, ReleasedPicked
 
     door = ctx.door()
-    return each_port(ctx, lambda port: Released(port, door.release(port)))
+    chosen = picked(ctx)
+    if ctx.parsed.many:
+        if chosen:
+            raise UsageError("release takes PORT... or --app/--worktree/--service, not both")
+        return each_port(ctx, lambda port: Released(port, door.release(port)))
+    if not chosen:
+        raise UsageError(
+            "release needs PORT... or --app/--worktree/--service: aioports release PORT..."
+        )
+    return ReleasedPicked(
+        chosen, door.release_matching(chosen.app, chosen.worktree, chosen.service)
+    )
 
 
 def release_group(ctx: Context) -> Result:
@@ -219,7 +239,7 @@ def release_group(ctx: Context) -> Result:
 def list_allocations(ctx: Context) -> Result:
     from ._results import Listing
 
-    return Listing(ctx.door().list_allocations())
+    return Listing(ctx.door().list_allocations(**_picked(ctx)))
 
 
 def probe(ctx: Context) -> Result:
@@ -232,9 +252,16 @@ def probe(ctx: Context) -> Result:
 
 
 def cleanup(ctx: Context) -> Result:
+    from .. import CleanupResult
+    from ._named import picked
     from ._results import Cleaned
 
-    return Cleaned(ctx.door().cleanup())
+    door = ctx.door()
+    chosen = picked(ctx)
+    if not chosen:
+        return Cleaned(door.cleanup())
+    released = door.release_matching(chosen.app, chosen.worktree, chosen.service)
+    return Cleaned(CleanupResult(released=len(released)))
 
 
 def repair(ctx: Context) -> Result:
@@ -274,7 +301,7 @@ def dashboard(ctx: Context) -> Result:
     from ._results_live import Dashboard
 
     door = ctx.door()
-    return Dashboard(build_rows(door, door.list_allocations()))
+    return Dashboard(build_rows(door, door.list_allocations(**_picked(ctx))))
 
 
 def version(ctx: Context) -> Result:
@@ -295,83 +322,6 @@ def detect(ctx: Context) -> Result:
     held = door.detect_occupiers_by_port(ports)  # one snapshot of the socket table for all
     entries = allocations_of(door, ports)
     return each_port(ctx, lambda port: Detected(port, held[port], entries.get(port)))
-
-
-def _kill_options(ctx: Context) -> dict[str, Any]:
-    """``kill_occupier``'s options from ``--force``, ``--allow-other-users`` and
-    ``--timeout S`` (SIGTERM, up to S seconds, then SIGKILL)."""
-    options: dict[str, Any] = {
-        "force": ctx.flag("force"),
-        "allow_other_users": ctx.flag("allow_other_users"),
-    }
-    timeout = ctx.seconds("timeout")
-    if timeout is not None:
-        options |= {"timeout": timeout, "escalate": True}
-    return options
-
-
-def _dry_run(ctx: Context, port: int) -> Result:
-    """Who a kill would signal, with every check the kill makes; nothing is signalled."""
-    from .._occupier import signal_targets
-    from ._results_live import WouldKill
-
-    _, holders = signal_targets(port, allow_other_users=ctx.flag("allow_other_users"))
-    return WouldKill(port, holders, "SIGKILL" if ctx.flag("force") else "SIGTERM")
-
-
-def kill_port(ctx: Context) -> Result:
-    from ._failure import rerun
-    from ._results_live import Killed
-
-    if ctx.flag("dry_run"):
-        return each_port(ctx, lambda port: _dry_run(ctx, port))
-    options = _kill_options(ctx)
-    door = _waiting_door(ctx)
-    hint = None if options["force"] or "escalate" in options else rerun(ctx.parsed, "--force")
-
-    def kill(port: int) -> Result:
-        return Killed(door.run_async(lambda pm: pm.kill_occupier(port, **options)), hint)
-
-    return each_port(ctx, kill)
-
-
-def reserve(ctx: Context) -> Result:
-    from ._results_live import Reserved
-
-    port = port_arg(ctx.arg("port"))
-    metadata = _metadata(ctx, ("app", "worktree", "service"))
-    door = _waiting_door(ctx)
-    if ctx.flag("dry_run"):
-        return _reserve_dry_run(ctx, door, port)
-    options = _kill_options(ctx)
-    reservation = door.run_async(
-        lambda pm: pm.reserve(port, kill_if_occupied=ctx.flag("kill"), metadata=metadata, **options)
-    )
-    return Reserved(reservation)
-
-
-def _reserve_dry_run(ctx: Context, door: SyncPortManager, port: int) -> Result:
-    """``reserve --kill --dry-run``: the checks ``reserve`` makes first, then who its kill
-    would signal; nothing is signalled or recorded."""
-    from .. import PermissionDeniedError, PortAlreadyAllocatedError, PortInUseError, PortStatus
-    from .._occupier import signal_targets
-    from ._results_live import WouldKill
-
-    status = door.probe(port).status
-    if status is PortStatus.DENIED:
-        raise PermissionDeniedError(
-            f"port {port} is privileged: this user may not bind it, so it would not be reserved"
-        )
-    existing = next((a for a in door.list_allocations() if a.port == port), None)
-    if existing is not None:
-        raise PortAlreadyAllocatedError(port, existing)
-    holders: list[Occupier] = []
-    if status is PortStatus.IN_USE:
-        _, holders = signal_targets(port, allow_other_users=ctx.flag("allow_other_users"))
-        if not holders:  # bound by a socket the socket table does not show: reserve fails
-            raise PortInUseError(port, None)
-    signal = "SIGKILL" if ctx.flag("force") else "SIGTERM"
-    return WouldKill(port, holders, signal, reserve=True)
 
 
 def scan(ctx: Context) -> Result:

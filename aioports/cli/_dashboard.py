@@ -39,12 +39,16 @@ class LiveState(enum.StrEnum):
 class DashboardRow:
     """One allocation as the dashboard shows it.
 
-    :ivar app: ``metadata["app"]`` as stored (text, or any JSON value), or None
-    :ivar worktree: ``metadata["worktree"]`` likewise, or None
-    :ivar name: the group role, else ``metadata["service"]`` likewise, else None
+    :ivar app: a named port's app, else ``metadata["app"]`` as stored (text, or any JSON
+        value), or None
+    :ivar worktree: a named port's worktree path, else ``metadata["worktree"]`` likewise
+    :ivar name: a named port's service, else the group role, else ``metadata["service"]``
+    :ivar branch: a named port's branch when it was recorded (``metadata["branch"]``)
     :ivar allocation: the registry entry
     :ivar state: what holds the port now
     :ivar occupier: the holder, when it could be found
+    :ivar changed: its state (or holder) changed since the last frame of
+        ``dashboard --watch`` (``_watch.py``); people's output marks it, JSON has no frames
     """
 
     app: object
@@ -53,6 +57,12 @@ class DashboardRow:
     allocation: Allocation
     state: LiveState
     occupier: Occupier | None = None
+    changed: bool = False
+    branch: object = None
+
+    @property
+    def named(self) -> bool:
+        return self.allocation.key is not None
 
     def to_dict(self) -> dict[str, Any]:
         occupier = self.occupier
@@ -60,6 +70,8 @@ class DashboardRow:
             "app": self.app,
             "worktree": self.worktree,
             "name": self.name,
+            "named": self.named,
+            "branch": self.branch,
             "port": self.allocation.port,
             "state": self.state.value,
             "process": None
@@ -97,22 +109,25 @@ def build_rows(door: SyncPortManager, allocations: Sequence[Allocation]) -> list
     rows = []
     for allocation, probe in zip(allocations, probes, strict=True):
         occupier = holders.get(allocation.port)
-        metadata = allocation.metadata
+        app, worktree, service = (_value(part) for part in allocation.parts)
+        named = allocation.key is not None
         rows.append(
             DashboardRow(
-                app=_value(metadata.get("app")),
-                worktree=_value(metadata.get("worktree")),
-                name=allocation.role or _value(metadata.get("service")),
+                app=app,
+                worktree=worktree,
+                name=service if named else allocation.role or service,
                 allocation=allocation,
                 state=live_state(allocation, probe, occupier),
                 occupier=occupier,
+                branch=_value(allocation.metadata.get("branch")) if named else None,
             )
         )
-    # Entries without an app (or worktree) come first, as their placeholders sort.
+    # Named ports first, by app, worktree and service; then one-shot allocations, those
+    # without an app (or worktree) first, as their placeholders sort.
     return sorted(
         rows,
-        key=lambda r: (r.app is not None, _key(r.app), r.worktree is not None, _key(r.worktree),
-                       r.allocation.port),
+        key=lambda r: (not r.named, r.app is not None, _key(r.app), r.worktree is not None,
+                       _key(r.worktree), _key(r.name) if r.named else "", r.allocation.port),
     )  # fmt: skip
 
 

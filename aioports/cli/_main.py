@@ -149,16 +149,15 @@ def _result(arguments: list[str], out: TextIO, err: TextIO) -> Result | None:
             out.write(help_text())
             return None
         command = parsed.command
-        if (
-            command.name == "cleanup"
-            and "yes" not in parsed.options
-            and sys.stdin is not None
-            and sys.stdin.isatty()
-            and not _confirm(err)
-        ):
+        if command.name == "cleanup" and "yes" not in parsed.options:
             from ._results import Cancelled
 
-            return Cancelled()
+            # No terminal to ask (an agent, a script): removing every worktree's ports,
+            # live test leases included, takes an explicit --yes.
+            if sys.stdin is None or not sys.stdin.isatty():
+                return Cancelled(asked=False)
+            if not _confirm(err, parsed.options):
+                return Cancelled(asked=True)
         from ._context import Context
 
         return command.handler(Context(parsed, progress=err if err.isatty() else None))
@@ -223,18 +222,16 @@ def _emit(out: TextIO, document: object) -> None:
             data = json.dumps(document, indent=2).encode() + b"\n"
         else:
             data = json.dumps(document, separators=(",", ":")).encode() + b"\n"
-    buffer = getattr(out, "buffer", None)
-    if buffer is None:
-        out.write(data.decode())
-        return
-    out.flush()  # anything written as text before goes first
-    buffer.write(data)
-    buffer.flush()
+    from ._results import write_all
+
+    write_all(out, data)
 
 
-def _confirm(err: TextIO) -> bool:
-    """Ask on the terminal before removing every allocation; anything but yes is no."""
-    err.write("aioports: Remove every allocation from the registry? [y/N] ")
+def _confirm(err: TextIO, options: dict[str, str | bool]) -> bool:
+    """Ask on the terminal before removing allocations; anything but yes is no."""
+    picked = [f"--{n} {options[n]}" for n in ("app", "worktree", "service") if n in options]
+    what = f"the allocations of {' '.join(picked)}" if picked else "every allocation"
+    err.write(f"aioports: Remove {what} from the registry? [y/N] ")
     err.flush()
     answer = sys.stdin.readline()
     return answer.strip().lower() in ("y", "yes")

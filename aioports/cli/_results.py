@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from typing import Any, TextIO
 
     from .. import Allocation, AllocationGroup, CleanupResult, PortRange, ProbeResult, RepairResult
+    from .._named import Selection
 
 __all__ = (
     "EXIT_DENIED",
@@ -32,6 +33,7 @@ __all__ = (
     "Probed",
     "RangeShown",
     "Released",
+    "ReleasedPicked",
     "Repaired",
     "Result",
     "Style",
@@ -39,6 +41,8 @@ __all__ = (
     "allocated_line",
     "printable",
     "table",
+    "warned",
+    "write_all",
 )
 
 PREFIX = "aioports: "
@@ -162,17 +166,85 @@ class Result:
     def show(self, out: TextIO, err: TextIO, style: Style, *, quiet: bool = False) -> None:
         """Write people's output: the notes and the result, or with ``quiet`` only its value
         (a failure still says what went wrong, on stderr)."""
-        if quiet and not self.to_stderr:
-            out.write(self.quiet())
-            return
-        for note in self.notes:
+        for note in self.notes:  # on stderr: $(aioports port -q) still gets only the value
             err.write(f"{PREFIX}{note}\n")
-        (err if self.to_stderr else out).write(self.human(style))
+        if quiet and not self.to_stderr:
+            write_all(out, self.quiet())
+            return
+        write_all(err if self.to_stderr else out, self.human(style))
+
+
+def write_all(stream: TextIO, text: str | bytes) -> None:
+    """Write all of ``text`` (bytes go to the stream's buffer as they are).
+
+    A write to a pipe whose reader has gone (``aioports list | head -1``) can return short
+    instead of failing, and the text layer drops the rest without a word; writing the bytes
+    until all are taken makes the next write raise BrokenPipeError, so the run exits 1.
+    """
+    buffer = getattr(stream, "buffer", None)
+    if buffer is None:
+        stream.write(text if isinstance(text, str) else text.decode())
+        return
+    if isinstance(text, str):
+        text = text.encode(stream.encoding or "utf-8", stream.errors or "strict")
+    stream.flush()  # anything written as text before goes first
+    view = memoryview(text)
+    while view:
+        view = view[buffer.write(view) :]
+    buffer.flush()
+
+
+class Warned(Result):
+    """A result with warnings about the ports it chose (``_hygiene``): one stderr line each
+    for people, a ``warnings`` list in the JSON document."""
+
+    __slots__ = ("notes", "result")
+
+    def __init__(self, result: Result, warnings: Sequence[str]) -> None:
+        self.result, self.notes = result, (*result.notes, *warnings)
+
+    @property
+    def code(self) -> int:  # type: ignore[override]
+        return self.result.code
+
+    @property
+    def to_stderr(self) -> bool:  # type: ignore[override]
+        return self.result.to_stderr
+
+    @property
+    def status(self) -> str:
+        return self.result.status
+
+    @property
+    def message(self) -> str:
+        return self.result.message
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.result.to_dict()
+
+    def document(self) -> object:
+        document = self.result.document()
+        if self.notes and isinstance(document, dict):
+            message = document.pop("message")
+            document |= {"warnings": list(self.notes), "message": message}
+        return document
+
+    def human(self, style: Style) -> str:
+        return self.result.human(style)
+
+    def quiet(self) -> str:
+        return self.result.quiet()
+
+
+def warned(result: Result, warnings: Sequence[str]) -> Result:
+    """``result`` with ``warnings``, or as it is when there are none."""
+    return Warned(result, warnings) if warnings else result
 
 
 def allocated_line(allocation: Allocation) -> str:
     """One line for people about a port's registry entry: what it is for, and who made it."""
-    meta = allocation.metadata
+    named = allocation.key is not None  # a named port's key, else its metadata
+    meta = allocation.to_dict() if named else allocation.metadata
     parts = [f"{key} {cell(meta[key])}" for key in ("app", "worktree", "service") if key in meta]
     if allocation.role is not None:
         parts.append(f"role {allocation.role} of group {allocation.group}")
@@ -253,6 +325,36 @@ class Released(Result):
         return {"port": self.port, "released": self.released}
 
 
+class ReleasedPicked(Result):
+    """``release --app A``: every entry the filter picked."""
+
+    __slots__ = ("ports", "selection")
+
+    def __init__(self, selection: Selection, ports: Sequence[int]) -> None:
+        self.selection, self.ports = selection, list(ports)
+
+    @property
+    def status(self) -> str:
+        return "released" if self.ports else "not_allocated"
+
+    def _what(self) -> str:
+        parts = [f"--{name} {value}" for name, value in self.selection.to_dict().items() if value]
+        return " ".join(parts)
+
+    @property
+    def message(self) -> str:
+        if self.ports:
+            return f"Released {', '.join(map(str, self.ports))} ({self._what()})."
+        return f"No allocation matches {self._what()}; nothing to release."
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ports": self.ports,
+            "released": bool(self.ports),
+            "picked": self.selection.to_dict(),
+        }
+
+
 class GroupReleased(Released):
     __slots__ = ("group_id", "ports")
 
@@ -289,13 +391,13 @@ class Listing(Recorded):
             return PREFIX + self.message + "\n"
         rows = [("PORT", "APP", "WORKTREE", "SERVICE/ROLE", "GROUP", "OWNER", "ALLOCATED (UTC)")]
         for a in self.record:
-            meta = a.metadata
+            app, worktree, service = a.parts
             rows.append(
                 (
                     str(a.port),
-                    cell(meta.get("app")),
-                    cell(meta.get("worktree")),
-                    a.role or cell(meta.get("service")),
+                    cell(app),
+                    cell(worktree),
+                    a.role or cell(service),
                     a.group or "-",
                     "-" if a.owner_pid is None else str(a.owner_pid),
                     a.allocated_at.strftime("%Y-%m-%d %H:%M:%S"),
@@ -350,14 +452,29 @@ class Cleaned(Recorded):
 
 
 class Cancelled(Result):
-    """The person at the terminal said no to a cleanup."""
+    """A cleanup that did not happen: the person at the terminal said no, or there was no
+    terminal to ask and no ``--yes``."""
 
-    __slots__ = ()
+    __slots__ = ("asked",)
 
-    status = "cancelled"
     code = 1
     to_stderr = True
-    message = "Cleanup cancelled; nothing was removed."
+
+    def __init__(self, *, asked: bool) -> None:
+        self.asked = asked
+
+    @property
+    def status(self) -> str:
+        return "cancelled" if self.asked else "refused"
+
+    @property
+    def message(self) -> str:
+        if self.asked:
+            return "Cleanup cancelled; nothing was removed."
+        return (
+            "cleanup removes allocations of every worktree, live test leases included, and "
+            "there is no terminal to ask: add --yes (aioports cleanup --yes); nothing was removed."
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {"hint": "aioports cleanup --yes"}

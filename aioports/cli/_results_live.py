@@ -41,7 +41,6 @@ __all__ = (
     "Killed",
     "Reserved",
     "Scanned",
-    "WouldKill",
     "is_orphan",
     "who",
 )
@@ -50,6 +49,8 @@ PACKAGE = "\N{PACKAGE}"
 HERB = "\N{HERB}"
 NO_APP = "(no app)"
 NO_WORKTREE = "(no worktree)"
+#: how ``dashboard --watch`` marks a row whose state changed since its last frame
+CHANGED = "*"
 
 
 def _who(pid: int | None, name: str | None) -> str:
@@ -255,55 +256,6 @@ class Killed(Recorded):
         } | hint
 
 
-class WouldKill(Result):
-    """``--dry-run``: who ``kill-port`` (or ``reserve --kill``) would signal; nothing was.
-
-    :ivar port: the port
-    :ivar holders: the processes that would be signalled (each passed the kill's checks)
-    :ivar signal: the first signal they would get
-    :ivar reserve: the dry run of ``reserve --kill`` (which would then record the port)
-    """
-
-    __slots__ = ("holders", "port", "reserve", "signal")
-
-    def __init__(
-        self, port: int, holders: Sequence[Occupier], signal: str, *, reserve: bool = False
-    ) -> None:
-        self.port, self.holders, self.signal, self.reserve = port, tuple(holders), signal, reserve
-
-    @property
-    def status(self) -> str:
-        if self.reserve:
-            return "would_reserve"
-        return "would_kill" if self.holders else "free"
-
-    @property
-    def message(self) -> str:
-        then = f", then reserve port {self.port}" if self.reserve else ""
-        if not self.holders:
-            if self.reserve:
-                return f"Port {self.port} is free: reserve would record it (dry run)."
-            return f"Port {self.port} is free; nothing would be killed (dry run)."
-        names = ", ".join(who(o) for o in self.holders)
-        return f"Port {self.port}: would send {self.signal} to {names}{then} (dry run)."
-
-    def details(self, style: Style) -> list[str]:
-        return ["Nothing was signalled or changed."]
-
-    def to_dict(self) -> dict[str, Any]:
-        first = process(self.holders[0]) if self.holders else None
-        shown = {"port": self.port}
-        if self.reserve:
-            shown |= {"was_occupied": bool(self.holders)}
-        return shown | {
-            "killed": False,
-            "process": first,
-            "processes": [process(o) for o in self.holders],
-            "signal": self.signal if self.holders else None,
-            "dry_run": True,
-        }
-
-
 class Reserved(Recorded):
     record: Reservation
 
@@ -394,18 +346,33 @@ class Dashboard(Listing):
         width = max(map(len, names))
         app: object = object()
         worktree: object = object()
+        named = True
         package, herb = (f"{PACKAGE} ", f"{HERB} ") if style.emoji else ("", "")
         for row, name in zip(rows, names, strict=True):
+            if named and not row.named:  # the named ports are done: one-shot ones follow
+                named, app = False, object()
+                if row is not rows[0]:
+                    out += ["", "One-shot allocations"]
             if row.app != app:
                 app, worktree = row.app, object()
                 shown = NO_APP if row.app is None else _cut_label(cell(row.app))
                 out += ["", f"{package}App: {shown}"]
             if row.worktree != worktree:
                 worktree = row.worktree
-                shown = NO_WORKTREE if row.worktree is None else _cut_label(cell(row.worktree))
-                out.append(f"  {herb}Worktree: {shown}")
-            out.append(f"     {name.ljust(width)}  {row.allocation.port:<5}  {_state(row, style)}")
+                out.append(f"  {herb}Worktree: {_worktree(row)}")
+            mark = CHANGED if row.changed else " "
+            out.append(
+                f"   {mark} {name.ljust(width)}  {row.allocation.port:<5}  {_state(row, style)}"
+            )
         return "\n".join(out) + "\n"
+
+
+def _worktree(row: DashboardRow) -> str:
+    """A named port's worktree as its branch and path; else the metadata value."""
+    if row.worktree is None:
+        return NO_WORKTREE
+    shown = _cut_label(cell(row.worktree))
+    return f"{_cut_label(cell(row.branch))}  ({shown})" if row.branch is not None else shown
 
 
 def _cut_label(text: str) -> str:
@@ -417,7 +384,9 @@ def _state(row: DashboardRow, style: Style) -> str:
     state = row.state.value
     label = f"[{row.state.name}]"
     if style.colour:
-        label = f"\033[{_COLOURS.get(state, '31')}m{label}\033[0m"
+        # A changed row's state in reverse video too, so that the eye finds it.
+        reverse = ";7" if row.changed else ""
+        label = f"\033[{_COLOURS.get(state, '31')}{reverse}m{label}\033[0m"
     occupier = row.occupier
     if occupier is not None and state in ("active", "foreign"):
         pid = "unknown" if occupier.pid is None else occupier.pid

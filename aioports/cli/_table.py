@@ -43,9 +43,6 @@ already-loaded modules: ``--help`` and the parser cost next to nothing.
 from __future__ import annotations
 
 from . import _commands as commands
-from . import _run as running
-from . import _schema, _why
-from . import _wait as waiting
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -170,6 +167,20 @@ class Command:
         return self.flag or self.name
 
 
+def _lazy(module: str, name: str) -> Callable[[Context], Result]:
+    """The handler ``name`` of ``aioports.cli.<module>``, imported when a run calls it: the
+    table (and ``--help``) load no module of a command that is not run."""
+
+    def handler(ctx: Context) -> Result:
+        from importlib import import_module
+
+        run: Callable[[Context], Result] = getattr(import_module(f"{__package__}.{module}"), name)
+        return run(ctx)
+
+    handler.__qualname__ = f"{module}.{name}"
+    return handler
+
+
 _META = ("app", "worktree")
 OPTIONS: dict[str, Option] = {
     option.name: option
@@ -179,12 +190,19 @@ OPTIONS: dict[str, Option] = {
             "the range to allocate from; alone, show the default range",
             optional_value=True, alone="range",
         ),
-        Option("app", "--app", "APP", "the application the port is for (stored with it)",
+        Option("app", "--app", "APP",
+               "the app: stored with a new port; picks entries to list, release, clean up",
                empty_is_none=True),
-        Option("worktree", "--worktree", "NAME", "the worktree or branch (stored with it)",
+        Option("worktree", "--worktree", "NAME",
+               "the worktree, likewise; ensure, port, env: a folder of the checkout",
                empty_is_none=True),
-        Option("service", "--service", "NAME", "the service name (stored with it)",
+        Option("service", "--service", "NAME", "the service name, likewise",
                empty_is_none=True),
+        Option("preferred", "--preferred", "PORT",
+               "the port a new named port takes when it is free and unallocated"),
+        Option("format", "--format", "FORMAT", "dotenv (default), shell or json"),
+        Option("write", "--write", "FILE",
+               "create or update the aioports block of a .env file; no other byte changes"),
         Option("roles", "--roles", "A,B,C", "one role name per port of a group"),
         Option("owner_pid", "--owner-pid", "PID", "release when this process exits",
                empty_is_none=True),
@@ -198,15 +216,19 @@ OPTIONS: dict[str, Option] = {
                "kill-port: send SIGTERM, wait up to S seconds for the port to be free, then "
                "SIGKILL; wait: give up after S seconds (default 60)",
                seconds=True),
-        Option("dry_run", "--dry-run", None, "show who would be signalled; change nothing"),
+        Option("dry_run", "--dry-run", None,
+               "show what would be done (who would be signalled, what pruned); change nothing"),
         Option("registry", "--registry", "PATH",
                "the registry file (instead of $AIOPORTS_REGISTRY)", everywhere=True),
         Option("lock_timeout", "--lock-timeout", "S",
                "seconds to wait for another process's hold on the registry (default 10)",
                everywhere=True, seconds=True),
+        Option("watch", "--watch", None,
+               "redraw in place every second until Ctrl-C, marking changes (a terminal only)"),
+        Option("interval", "--interval", "S",
+               "dashboard --watch: seconds between redraws (default 1); wait: look every S "
+               "seconds (default 0.1)", seconds=True),
         Option("free", "--free", None, "wait: until a server could start on the port"),
-        Option("interval", "--interval", "S", "wait: look every S seconds (default 0.1)",
-               seconds=True),
         Option("pid", "--pid", "PID", "wait: the listener must be PID or a descendant"),
         Option("once", "--once", None, "run: on a one-shot port, released when the command ends"),
         Option("fd", "--fd", None, "run: pass the listening socket as fd 3 (systemd's protocol)"),
@@ -218,6 +240,7 @@ OPTIONS: dict[str, Option] = {
     )
 }  # fmt: skip
 
+_PICK = (*_META, "service")
 _PORT = (Arg("port", "PORT"),)
 _PORTS = (Arg("port", "PORT", many=True),)
 _KILL = ("force", "allow_other_users", "timeout", "dry_run")
@@ -237,8 +260,10 @@ COMMANDS: tuple[Command, ...] = (
         help="allocate N ports in one step, one per role",
     ),
     Command(
-        "release", "--release", handler=commands.release, schema="released", args=_PORTS,
-        example="--release 3000", help="free allocated ports",
+        "release", "--release", handler=commands.release, schema="released",
+        args=(Arg("port", "PORT", many=True, optional=True),), options=_PICK,
+        example="--release 3000",
+        help="free allocated ports, or those picked by --app, --worktree, --service",
     ),
     Command(
         "release-group", "--release-group", handler=commands.release_group,
@@ -246,8 +271,8 @@ COMMANDS: tuple[Command, ...] = (
         example="--release-group 1a2b3c4d5e6f", help="free every port of a group",
     ),
     Command(
-        "list", "--list", handler=commands.list_allocations, schema="list",
-        example="--list", help="every allocation",
+        "list", "--list", handler=commands.list_allocations, schema="list", options=_PICK,
+        example="--list", help="every allocation, or those picked",
     ),
     Command(
         "probe", "--probe", handler=commands.probe, schema="probe", args=_PORTS, quiet=True,
@@ -255,8 +280,9 @@ COMMANDS: tuple[Command, ...] = (
         help="could a server start on PORT now? (exit 0 free, 3 in use, 4 denied)",
     ),
     Command(
-        "cleanup", "--cleanup", handler=commands.cleanup, schema="cleanup", options=("yes",),
-        example="--cleanup --yes", help="remove every allocation (asks first on a terminal)",
+        "cleanup", "--cleanup", handler=commands.cleanup, schema="cleanup",
+        options=("yes", *_PICK), example="--cleanup --yes",
+        help="remove every allocation, or those picked (asks; off a terminal needs --yes)",
     ),
     Command(
         "repair", "--repair", handler=commands.repair, schema="repair", options=("force",),
@@ -274,12 +300,37 @@ COMMANDS: tuple[Command, ...] = (
         help="change the default range (saved next to the registry)",
     ),
     Command(
-        "dashboard", "--dashboard", handler=commands.dashboard, schema="dashboard",
-        example="--dashboard", help="allocations by app and worktree, with their live state",
+        "dashboard", "--dashboard", handler=_lazy("_watch", "dashboard"), schema="dashboard",
+        options=(*_PICK, "watch", "interval"), needs=(("interval", "watch"),),
+        example="--dashboard",
+        help="allocations by app and worktree, with their live state",
     ),
     Command(
-        "reserve", "--reserve", handler=commands.reserve, schema="reserve", args=_PORT,
-        options=(*_META, "service", "kill", *_KILL),
+        "ensure", None, handler=_lazy("_named", "ensure"), schema="ensured",
+        args=(Arg("services", "SERVICE", many=True, optional=True),),
+        options=(*_META, "preferred", "range"), example="ensure web --preferred 8000",
+        help="the stable port of each SERVICE here (default: the manifest's services)",
+    ),
+    Command(
+        "port", None, handler=_lazy("_named", "port"), schema="port",
+        args=(Arg("service", "SERVICE", optional=True),),
+        options=(*_META, "preferred", "range"), quiet=True, example="port web",
+        help="only the stable port of SERVICE, for $(aioports port web)",
+    ),
+    Command(
+        "env", None, handler=_lazy("_named", "env"), schema="env",
+        args=(Arg("services", "SERVICE", many=True, optional=True),),
+        options=(*_META, "range", "format", "write"), example="env --write .env",
+        help="the project's ports as PORT=8000 lines, or into a .env file",
+    ),
+    Command(
+        "prune", None, handler=_lazy("_named", "prune"), schema="prune", options=("dry_run",),
+        example="prune --dry-run",
+        help="remove provably stale entries (dead owners, worktrees gone)",
+    ),
+    Command(
+        "reserve", "--reserve", handler=_lazy("_kill", "reserve"), schema="reserve", args=_PORT,
+        options=(*_META, "service", "owner_pid", "kill", *_KILL),
         needs=tuple((name, "kill") for name in _KILL),
         example="--reserve 11434 --kill",
         help="record this exact port, optionally ending its occupier",
@@ -289,12 +340,12 @@ COMMANDS: tuple[Command, ...] = (
         quiet=True, example="--detect 3000", help="which processes hold PORT?",
     ),
     Command(
-        "kill-port", "--kill-port", handler=commands.kill_port, schema="kill", args=_PORTS,
+        "kill-port", "--kill-port", handler=_lazy("_kill", "kill_port"), schema="kill", args=_PORTS,
         options=_KILL,
         example="--kill-port 3000 --force", help="end the processes that hold PORT",
     ),
     Command(
-        "why", None, handler=_why.why, schema="why", args=_PORTS,
+        "why", None, handler=_lazy("_why", "why"), schema="why", args=_PORTS,
         example="why 3000", help="everything that stands between a server and PORT",
     ),
     Command(
@@ -302,13 +353,13 @@ COMMANDS: tuple[Command, ...] = (
         example="--scan 3000-3999", help="the ports of a range that are in use, and by whom",
     ),
     Command(
-        "wait", None, handler=waiting.wait, schema="wait", args=(Arg("target", "PORT"),),
+        "wait", None, handler=_lazy("_wait", "wait"), schema="wait", args=(Arg("target", "PORT"),),
         options=("free", "timeout", "interval", "pid"),
         example="wait 8000 --timeout 30",
         help="wait until a server listens on PORT (--free: until one could start there)",
     ),
     Command(
-        "run", None, handler=running.run, schema="error",
+        "run", None, handler=_lazy("_run", "run"), schema="error",
         args=(Arg("service", "SERVICE", optional=True),), rest="COMMAND [ARG...]",
         options=("once", "fd", "env", "host", "kill", "grace", "range", *_META), quiet=True,
         example="run --once --fd -- uvicorn --fd {fd} app:app",
@@ -319,7 +370,7 @@ COMMANDS: tuple[Command, ...] = (
         example="--version", help="print the version",
     ),
     Command(
-        "schema", None, handler=_schema.schema, schema="schema",
+        "schema", None, handler=_lazy("_schema", "schema"), schema="schema",
         args=(Arg("name", "NAME", optional=True),),
         example="schema probe", help="print the JSON Schema NAME (alone: the list of names)",
     ),
