@@ -43,7 +43,7 @@ already-loaded modules: ``--help`` and the parser cost next to nothing.
 from __future__ import annotations
 
 from . import _commands as commands
-from . import _named, _schema, _why
+from . import _mcp, _named, _schema, _why
 from . import _wait as waiting
 from . import _watch as watch
 
@@ -335,6 +335,11 @@ COMMANDS: tuple[Command, ...] = (
         options=("free", "timeout", "interval", "pid"),
         example="wait 8000 --timeout 30",
         help="wait until a server listens on PORT (--free: until one could start there)",
+    ),
+    Command(
+        "mcp", None, handler=_mcp.serve, schema="error",
+        example="mcp",
+        help="serve these commands as MCP tools over stdio (needs 'aioports[mcp]')",
     ),
     Command(
         "version", "--version", handler=commands.version, schema="version",
