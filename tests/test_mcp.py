@@ -12,10 +12,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,14 +53,21 @@ def exe(registry_path: Path, span: str) -> Executable:
 
 @contextlib.asynccontextmanager
 async def server(
-    exe: Executable, *args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None
+    exe: Executable,
+    *args: str,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    command: Sequence[str] = (EXECUTABLE, "mcp"),
 ) -> AsyncIterator[ClientSession]:
-    """An initialized client session with ``aioports mcp ARGS`` in a subprocess, on the test's
-    registry and range (the SDK starts it with only a few of our variables: pass them)."""
+    """An initialized client session with ``aioports mcp ARGS`` (or ``command``) in a
+    subprocess, on the test's registry and range (the SDK starts it with only a few of our
+    variables: pass them)."""
     from mcp import ClientSession, StdioServerParameters, stdio_client
 
     variables = {k: v for k, v in exe.env(env).items() if k.startswith("AIOPORTS_")}
-    params = StdioServerParameters(command=EXECUTABLE, args=["mcp", *args], env=variables, cwd=cwd)
+    params = StdioServerParameters(
+        command=command[0], args=[*command[1:], *args], env=variables, cwd=cwd
+    )
     with open(os.devnull, "w") as errlog:  # the server's "stopped" line
         async with (
             stdio_client(params, errlog=errlog) as (read, write),
@@ -180,6 +188,25 @@ async def test_lists_every_tool_with_its_input_schema(exe: Executable) -> None:
     probe = by_name["probe"]
     assert probe.annotations is not None
     assert probe.annotations.read_only_hint is True
+
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "guides" / "agents.md"
+
+
+@needs_sdk
+async def test_the_documented_configuration_starts_the_server(exe: Executable) -> None:
+    page = DOCS.read_text(encoding="utf-8")
+    found = re.search(r"<!-- mcp-config -->\n```json\n(.*?)^```$", page, re.DOTALL | re.MULTILINE)
+    assert found is not None
+    entry = json.loads(found[1])["mcpServers"]["aioports"]
+    assert entry["command"] == "aioports"
+    # The installed console script, as a client finds "aioports" on its PATH.
+    command = (EXECUTABLE, *entry["args"])
+    async with server(exe, command=command) as session:
+        listed = await session.list_tools()
+        probed = await call(session, "probe", {"port": free_port()})
+    assert {tool.name for tool in listed.tools} == NAMES
+    assert probed["status"] == "free"
 
 
 @needs_sdk
