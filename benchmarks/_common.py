@@ -106,3 +106,23 @@ def write_fsynced(path: Path, data: bytes, tag: str) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def console_script() -> str:
+    """The ``aioports`` console script next to this interpreter: the one a user runs."""
+    import shutil
+
+    return shutil.which("aioports", path=str(Path(sys.executable).parent)) or "aioports"
+
+
+def filled_registry(path: Path, entries: int) -> tuple[int, str]:
+    """Fill the registry at ``path`` with ``entries`` allocations at the start of a range of
+    ``entries + 50`` ports from the OS; the range's first port and its text (``START-END``)."""
+    from aioports._sync import SyncPortManager
+
+    start = free_start(entries + 50)
+    span = f"{start}-{start + entries + 49}"
+    door = SyncPortManager(path, range=span)
+    for index in range(entries):
+        door.allocate(None, {"app": f"app{index % 7}", "service": f"s{index}"})
+    return start, span

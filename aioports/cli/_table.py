@@ -366,6 +366,11 @@ COMMANDS: tuple[Command, ...] = (
         help="start COMMAND on the service's port (--once: a port of its own), with PORT set",
     ),
     Command(
+        "mcp", None, handler=_lazy("_mcp", "serve"), schema="error",
+        example="mcp",
+        help="serve these commands as MCP tools over stdio (needs 'aioports[mcp]')",
+    ),
+    Command(
         "version", "--version", handler=commands.version, schema="version",
         example="--version", help="print the version",
     ),

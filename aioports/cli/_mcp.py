@@ -1,0 +1,164 @@
+"""``aioports mcp``: a Model Context Protocol server over stdio, with the official ``mcp``
+SDK (the optional extra ``aioports[mcp]``).
+
+Each tool (``_mcp_tools.py``) runs its command through the CLI's own parser and handler in
+a worker thread, so its result is the document ``aioports COMMAND --json`` prints: the text
+content holds it as compact JSON, the structured content holds it too where it is an object
+(every document but ``list``'s array). A failed command, an unknown tool or argument, a
+value of the wrong type are tool errors (``isError``) carrying the CLI's error document;
+nothing is done for them.
+
+The SDK is imported only here, inside the functions, so no other command pays for it; and
+without it ``aioports mcp`` says which extra to install (exit 1), never a traceback.
+"""
+
+from __future__ import annotations
+
+from ._errors import CliError, UsageError
+from ._results import Result
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    from mcp.types import CallToolResult, Tool
+
+    from ._context import Context
+    from ._mcp_tools import Tool as Spec
+
+__all__ = ("MissingExtraError", "Stopped", "serve", "tool_result")
+
+INSTRUCTIONS = (
+    "aioports hands out, tracks, probes and frees TCP ports on this host. Every tool returns "
+    "the JSON document of 'aioports COMMAND --json': branch on its status; a failure is a "
+    "tool error whose document has error.type, error.message and, where one exists, "
+    "error.hint (a CLI command that fixes it). Use ensure for a service's stable port, "
+    "probe or why before starting a server, kill_port without confirm first (a dry run)."
+)
+
+
+class MissingExtraError(CliError):
+    """Raised by ``aioports mcp`` when the MCP SDK is not installed (exit code 1)."""
+
+    def __init__(self, extra: str) -> None:
+        super().__init__(f"aioports mcp needs the MCP SDK: pip install 'aioports[{extra}]'")
+        self.extra = extra
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.extra,)
+
+
+class Stopped(Result):
+    """The server's end: its client closed stdin. People see one line on stderr; stdout
+    was the protocol's."""
+
+    __slots__ = ()
+
+    status = "stopped"
+    to_stderr = True
+
+    @property
+    def message(self) -> str:
+        return "The MCP server stopped: its client closed the connection."
+
+
+def serve(ctx: Context) -> Result:
+    """Serve the tools over stdin and stdout until the client closes stdin.
+
+    :raises UsageError: with ``--json``: stdout carries the protocol's JSON-RPC already.
+    :raises MissingExtraError: when the ``mcp`` package cannot be imported.
+    """
+    if ctx.parsed.json:
+        raise UsageError("mcp speaks JSON-RPC on stdout already: leave out --json")
+    try:
+        import mcp.server.lowlevel  # noqa: F401 - only to know the SDK is there
+    except ImportError as exc:
+        raise MissingExtraError("mcp") from exc
+    import anyio
+
+    from ._table import OPTIONS
+
+    # ``aioports mcp --registry PATH``: every tool call uses that registry (and lock timeout).
+    common = [
+        f"{OPTIONS[name].flag}={value}"
+        for name, value in ctx.parsed.options.items()
+        if OPTIONS[name].everywhere and isinstance(value, str)
+    ]
+    anyio.run(_serve, common)
+    return Stopped()
+
+
+async def _serve(common: Sequence[str]) -> None:
+    import anyio.to_thread
+    from mcp import types
+    from mcp.server.lowlevel import Server
+    from mcp.server.stdio import stdio_server
+
+    from .._version import __version__
+    from ._mcp_tools import TOOLS, run_tool
+
+    listing = types.ListToolsResult(tools=[_listed(tool) for tool in TOOLS.values()])
+
+    async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
+        return listing
+
+    async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> CallToolResult:
+        arguments = params.arguments or {}
+        result = await anyio.to_thread.run_sync(run_tool, params.name, arguments, common)
+        return tool_result(result)
+
+    server: Server[Any] = Server(
+        "aioports",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+    )
+    async with stdio_server() as (read, write):
+        await server.run(read, write, server.create_initialization_options())
+
+
+def _listed(tool: Spec) -> Tool:
+    """A tool as ``tools/list`` shows it: name, description, input schema, hints."""
+    from mcp import types
+
+    annotations = types.ToolAnnotations(
+        read_only_hint=tool.read_only,
+        destructive_hint=tool.destructive,
+        idempotent_hint=tool.name not in ("allocate", "kill_port"),
+        open_world_hint=False,
+    )
+    return types.Tool(
+        name=tool.name,
+        description=tool.description,
+        input_schema=tool.input_schema(),
+        annotations=annotations,
+    )
+
+
+def tool_result(result: Result) -> CallToolResult:
+    """``result`` as a ``CallToolResult``: its ``--json`` document as text (and as
+    structured content where it is an object); a failure is a tool error."""
+    from mcp import types
+
+    from ._failure import Failure
+
+    document = result.document()
+    return types.CallToolResult(
+        content=[types.TextContent(text=_compact(document))],
+        structured_content=document if isinstance(document, dict) else None,
+        is_error=isinstance(result, Failure),
+    )
+
+
+def _compact(document: object) -> str:
+    """One line of JSON, as ``--json`` writes to a pipe."""
+    import orjson
+
+    try:
+        return orjson.dumps(document).decode()
+    except orjson.JSONEncodeError:  # a lone surrogate: the stdlib escapes it
+        import json
+
+        return json.dumps(document, separators=(",", ":"))
