@@ -6,8 +6,9 @@ each. The table says nothing for sure about the other ports (a bound socket that
 listening is not in it; a TIME_WAIT entry may not block a server), so any port it does not
 list is still bind-checked before it is called free.
 
-Linux only (``/proc/net/tcp`` and ``tcp6``, the network namespace a bind sees); elsewhere
-there is no snapshot and the search probes every port. Which *process* holds a port is
+Linux only: a ``sock_diag`` netlink dump of the listening sockets (``_sockets.py``), else
+``/proc/net/tcp`` and ``tcp6``; both show the network namespace a bind sees. Elsewhere there is
+no snapshot and the search probes every port. Which *process* holds a port is
 another question, answered by ``_sockets.py`` for ``detect_occupier`` and kills.
 """
 
@@ -27,6 +28,12 @@ def listening_ports() -> frozenset[int] | None:
     readable. Blocking file reads: call it in a worker thread."""
     if sys.platform != "linux":
         return None
+    from ._sockets import netlink_listening_ports
+
+    try:
+        return netlink_listening_ports()
+    except OSError:
+        pass  # no netlink here (a sandbox): the /proc tables say the same, more slowly
     ports: set[int] = set()
     read_any = False
     for table in _TABLES:

@@ -181,6 +181,21 @@ def netlink_listeners(port: int) -> list[tuple[str, int]]:
         ]
 
 
+def netlink_listening_ports() -> frozenset[int]:
+    """The local port of every listening TCP socket, IPv4 and IPv6, from one ``sock_diag``
+    dump of the listening sockets only: tens of microseconds, where ``/proc/net/tcp`` costs
+    milliseconds once a host has thousands of connections.
+
+    :raises OSError: when netlink is unavailable or answers something unexpected.
+    """
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, _NETLINK_SOCK_DIAG) as nl:
+        return frozenset(
+            found[0]
+            for family in (socket.AF_INET, socket.AF_INET6)
+            for found in _dump(nl, family, 1, 65535, _LISTEN_ONLY)
+        )
+
+
 def _bytecode(low: int, high: int) -> bytes:
     """An inet_diag filter program: ``low <= sport <= high``.
 

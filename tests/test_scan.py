@@ -202,6 +202,32 @@ async def test_search_in_a_crowded_range_skips_listeners() -> None:
     assert prober.probes <= 41
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="netlink and /proc are Linux")
+def test_the_netlink_snapshot_agrees_with_proc() -> None:
+    """The search's snapshot of listeners (a sock_diag dump) lists what /proc/net/tcp* list:
+    listeners on IPv4 and IPv6, and no socket that is bound without listening."""
+    import socket
+
+    from aioports._listeners import _TABLES, parse_listeners
+    from aioports._sockets import netlink_listening_ports
+
+    start = free_block(3)
+    with contextlib.ExitStack() as stack:
+        for port, family, host in ((start, socket.AF_INET, "127.0.0.1"),
+                                   (start + 1, socket.AF_INET6, "::1")):  # fmt: skip
+            sock = stack.enter_context(socket.socket(family))
+            sock.bind((host, port))
+            sock.listen()
+        bound = stack.enter_context(socket.socket())
+        bound.bind(("127.0.0.1", start + 2))
+        snapshot = netlink_listening_ports()
+        from_proc = set().union(*(parse_listeners(t.read_text()) for t in _TABLES))
+    assert {start, start + 1} <= snapshot
+    assert start + 2 not in snapshot
+    ours = set(range(start, start + 3))
+    assert snapshot & ours == from_proc & ours
+
+
 async def test_search_does_not_skip_reusable_time_wait_ports() -> None:
     start = free_block(60)
     with time_wait_reuse(start + 50), held(list(range(start, start + 50))):
