@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import random
+import os
 import signal
 import subprocess
 import sys
@@ -15,6 +15,7 @@ from helpers import free_block
 from processes import reap
 
 from aioports import PortManager
+from aioports._files import is_temp_name
 from aioports._registry import decode
 
 ALLOCATOR = textwrap.dedent(
@@ -96,17 +97,31 @@ CHURN = textwrap.dedent(
 )
 
 
+def _writers_caught_mid_write(folder: Path, prefix: str, pids: set[int]) -> set[int]:
+    """The PIDs among ``pids`` whose temp file is in ``folder`` now: a writer creates it
+    (holding the lock) and renames it over the registry, so while it exists that writer is
+    mid-write."""
+    found = (is_temp_name(name, prefix) for name in os.listdir(folder))
+    return {hit[0] for hit in found if hit is not None and hit[0] in pids}
+
+
 async def test_sigkill_mid_write_never_tears_the_registry(registry_path: Path) -> None:
     start = free_block(40)
-    # A registry of 400 entries makes each write long enough to be killed inside.
+    # A registry of 300 entries makes each write long enough (a ~100 kB temp file written
+    # with O_DSYNC) to be killed inside.
     seed = PortManager(registry_path)
     base = free_block(400)
     seeded = await seed.allocate_group(
         300, range=(base, base + 399), metadata={"pad": "y" * 200}
     )  # fmt: skip
-    valid_reads = 0
-    rng = random.Random(7)
-    for _ in range(12):
+    folder, prefix = registry_path.parent, f".{registry_path.name}."
+    # Each round starts three writers, waits until one of them is seen mid-write, and kills
+    # all three. A round counts only when the kill provably landed mid-write: the victim's
+    # temp file is still there once every writer is dead (nobody else renames or sweeps it).
+    proven, rounds = 0, 0
+    while proven < 3:
+        rounds += 1
+        assert rounds <= 15, f"only {proven} of {rounds - 1} rounds killed a writer mid-write"
         procs = [
             subprocess.Popen(
                 [sys.executable, "-c", CHURN, str(registry_path), str(start), str(start + 39)],
@@ -120,18 +135,23 @@ async def test_sigkill_mid_write_never_tears_the_registry(registry_path: Path) -
             for proc in procs:
                 assert proc.stdout is not None
                 assert proc.stdout.readline().strip() == "ready"
-            time.sleep(rng.uniform(0.05, 0.4))
+            pids = {proc.pid for proc in procs}
+            deadline = time.monotonic() + 30
+            while not _writers_caught_mid_write(folder, prefix, pids):
+                assert time.monotonic() < deadline, "no writer was ever seen mid-write"
+                time.sleep(0.0005)
             for proc in procs:
                 proc.send_signal(signal.SIGKILL)
         finally:
             for proc in procs:
                 reap(proc)
+        if _writers_caught_mid_write(folder, prefix, pids):
+            proven += 1
         leases = decode(registry_path.read_bytes(), registry_path)
         kept = [a for a in leases.allocations() if a.group == seeded.group_id]
         assert len(kept) == 300, "the seeded entries were lost"
-        valid_reads += 1
-    assert valid_reads == 12
-    # The next write sweeps the temp files of the killed writers.
+    # The next write sweeps the temp files of the killed writers (the last round left one).
+    assert _writers_caught_mid_write(folder, prefix, pids)
     await seed.allocate((start, start + 39))
     leftovers = [p for p in registry_path.parent.iterdir() if p.name.endswith(".tmp")]
     assert leftovers == []
