@@ -91,9 +91,15 @@ def _write_suite(folder: Path, copies: int, ini_range: str | None) -> None:
     (folder / "test_failing.py").write_text(FAILING_TEST)
 
 
+# Without assertion rewriting, which would rewrite every module of every installed plugin
+# (anyio, aioports, xdist) in each of the run's processes: about half a second each where
+# bytecode is not cached. The inner tests' asserts carry their own messages.
+INNER_ARGS = ("-q", "--assert=plain")
+
+
 def _pytest(folder: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-n", "2", "-q", str(folder)],
+        [sys.executable, "-m", "pytest", "-n", "2", *INNER_ARGS, str(folder)],
         cwd=folder,
         env={**os.environ, **env},
         stdout=subprocess.PIPE,
@@ -169,7 +175,7 @@ def test_fixtures_work_in_async_tests(tmp_path: Path) -> None:
     )
     (folder / "test_async.py").write_text(ASYNC_TEST)
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "anyio", str(folder)],
+        [sys.executable, "-m", "pytest", *INNER_ARGS, "-p", "anyio", str(folder)],
         cwd=folder,
         env={**os.environ, "AIOPORTS_REGISTRY": str(registry)},
         capture_output=True,
