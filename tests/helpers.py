@@ -5,6 +5,7 @@ Child processes live in :mod:`processes`.
 
 from __future__ import annotations
 
+import os
 import random
 import socket
 
@@ -26,18 +27,58 @@ def _ephemeral_start() -> int:
         return 32768
 
 
+#: the lowest port a block starts at: above the well-known ports servers on this host may use
+_BLOCKS_FROM = 10_000
+
+
+def _worker_slice() -> tuple[int, int]:
+    """This pytest-xdist worker's own share ``(lo, hi)`` of the ports below the ephemeral
+    range: workers of one run never draw overlapping blocks (each test would otherwise see
+    another worker's listener inside its "free" block now and then)."""
+    lo, hi = _BLOCKS_FROM, _ephemeral_start()
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, ...
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if not worker.startswith("gw") or count <= 1:
+        return lo, hi
+    width = (hi - lo) // count
+    index = int(worker[2:]) % count
+    return lo + index * width, lo + (index + 1) * width
+
+
+class _Blocks:
+    """Hands out blocks one after another through this worker's slice, from a random point
+    (runs started at once on this host, say in two worktrees, rarely meet): two blocks one
+    test asks for never overlap, and a block comes back only after the slice wraps."""
+
+    def __init__(self) -> None:
+        self._next: int | None = None
+
+    def take(self, size: int) -> int:
+        lo, hi = _worker_slice()
+        if hi - lo < size:
+            raise RuntimeError(f"no room for {size} ports in {lo}-{hi - 1}")
+        if self._next is None:
+            self._next = random.randrange(lo, hi)
+        for _ in range(500):
+            start = self._next if lo <= self._next <= hi - size else lo
+            self._next = start + size
+            if all(bindable(p) for p in range(start, start + size)):
+                return start
+        raise RuntimeError(f"found no {size} consecutive free ports in {lo}-{hi - 1}")
+
+
+# One per test process: the cursor is what keeps one worker's blocks apart.
+_BLOCKS = _Blocks()
+
+
 def free_block(size: int) -> int:
     """The first port of ``size`` consecutive ports that are all bindable now.
 
     Drawn below the kernel's ephemeral range, where no outgoing connection or bind(0) of
-    another program lands by chance while a test holds the block.
+    another program lands by chance while a test holds the block, from a share of it no
+    other pytest-xdist worker of this run draws from.
     """
-    top = _ephemeral_start() - size
-    for _ in range(500):
-        start = random.randint(10_000, max(10_001, top))
-        if all(bindable(p) for p in range(start, start + size)):
-            return start
-    raise RuntimeError(f"found no {size} consecutive free ports")
+    return _BLOCKS.take(size)
 
 
 def bindable(port: int) -> bool:

@@ -232,7 +232,6 @@ def test_default_range_is_saved_in_a_settings_file_of_its_own(
     tmp_path: Path, block: int, monkeypatch: pytest.MonkeyPatch, private_settings: Path
 ) -> None:
     cli = CliRunner(monkeypatch, tmp_path / "registry.json")  # settings: $AIOPORTS_CONFIG
-    reads_config = Executable(cli.registry)
     shown = cli.json("range", "--range")
     assert shown == {
         "status": "ok",
@@ -248,10 +247,10 @@ def test_default_range_is_saved_in_a_settings_file_of_its_own(
     assert tomllib.loads(config.read_text()) == {"range": span}
     assert config.stat().st_mode & 0o777 == 0o600
     assert (
-        reads_config("range").stdout
+        cli("range").stdout
         == f"aioports: The default port range is {span} (saved in {config}).\n"
     )
-    assert reads_config.json("allocated", "--allocate")["port"] == block
+    assert cli.json("allocated", "--allocate")["port"] == block
     # The environment wins over the saved range.
     env = {"AIOPORTS_RANGE": f"{block + 2}-{block + 3}"}
     assert cli.json("range", "--range", env=env)["source"] == "environment"
@@ -260,10 +259,10 @@ def test_default_range_is_saved_in_a_settings_file_of_its_own(
     assert "AIOPORTS_RANGE is set" in noted.stderr
 
     config.write_text("[1, 2")
-    broken = reads_config("--allocate")
+    broken = cli("--allocate")
     assert broken.exit_code == 1
     assert str(config) in broken.stderr
-    assert reads_config.json("error", "--range", code=1)["error"]["type"] == "ConfigError"
+    assert cli.json("error", "--range", code=1)["error"]["type"] == "ConfigError"
 
 
 def test_python_dash_m_runs_the_same_command(cli: CliRunner) -> None:

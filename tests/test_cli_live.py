@@ -135,13 +135,16 @@ def test_live_state_rules(
     assert live_state(_allocation(owner), probe, occupier) is expected
 
 
-def test_twenty_concurrent_allocations_get_distinct_ports(
+def test_concurrent_allocations_get_distinct_ports(
     cli: CliRunner, exe: Executable, block: int
 ) -> None:
-    results = exe.many([["--allocate", "--json", "--app", f"a{i}"] for i in range(20)])
-    assert [done.exit_code for done in results] == [0] * 20
+    # Eight console scripts started at once race for the registry lock (the library's own
+    # race, ten processes and 500 allocations, is tests/test_concurrency.py's).
+    runs = 8
+    results = exe.many([["--allocate", "--json", "--app", f"a{i}"] for i in range(runs)])
+    assert [done.exit_code for done in results] == [0] * runs
     ports = sorted(done.json()["port"] for done in results)
-    assert len(set(ports)) == 20
+    assert len(set(ports)) == runs
     assert all(block <= port < block + BLOCK for port in ports)
     assert [a["port"] for a in cli.json("list", "--list")] == ports
 

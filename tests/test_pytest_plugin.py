@@ -1,4 +1,4 @@
-"""The pytest plugin, run for real: pytest -n 4 in subprocesses on a tiny shared range."""
+"""The pytest plugin, run for real: pytest -n 2 in subprocesses on a tiny shared range."""
 
 from __future__ import annotations
 
@@ -91,9 +91,15 @@ def _write_suite(folder: Path, copies: int, ini_range: str | None) -> None:
     (folder / "test_failing.py").write_text(FAILING_TEST)
 
 
+# Without assertion rewriting, which would rewrite every module of every installed plugin
+# (anyio, aioports, xdist) in each of the run's processes: about half a second each where
+# bytecode is not cached. The inner tests' asserts carry their own messages.
+INNER_ARGS = ("-q", "--assert=plain")
+
+
 def _pytest(folder: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-n", "4", "-q", str(folder)],
+        [sys.executable, "-m", "pytest", "-n", "2", *INNER_ARGS, str(folder)],
         cwd=folder,
         env={**os.environ, **env},
         stdout=subprocess.PIPE,
@@ -113,40 +119,35 @@ def _registry_ports(registry: Path) -> list[int]:
     return [a.port for a in anyio.run(PortManager(registry).list_allocations)]
 
 
-def test_xdist_workers_get_distinct_ports_and_release_them(tmp_path: Path) -> None:
+def test_xdist_workers_of_two_runs_get_distinct_ports_and_release_them(tmp_path: Path) -> None:
+    """Two runs of ``pytest -n 2`` at once (two worktrees) share one registry and one range of
+    8 ports: their four workers, each holding two ports per test, take the whole range at
+    peak. One run reads the range from its ini file, the other from ``$AIOPORTS_RANGE``."""
     start = free_block(8)
+    span = f"{start}-{start + 7}"
     registry = tmp_path / "state" / "registry.json"
-    log = tmp_path / "ports.log"
-    _write_suite(tmp_path / "suite", copies=6, ini_range=f"{start}-{start + 7}")
-    proc = _pytest(tmp_path / "suite", {"AIOPORTS_REGISTRY": str(registry), "PORTS_LOG": str(log)})
-    try:
-        out = _finish(proc)
-    finally:
-        reap(proc)
-    assert "12 passed" in out, out
-    used = [int(line.split()[1]) for line in log.read_text().splitlines()]
-    assert len(used) == 24
-    assert set(used) <= set(range(start, start + 8))
-    assert _registry_ports(registry) == []
-
-
-def test_two_pytest_runs_share_the_registry(tmp_path: Path) -> None:
-    start = free_block(16)
-    registry = tmp_path / "state" / "registry.json"
-    env = {
-        "AIOPORTS_REGISTRY": str(registry),
-        "AIOPORTS_RANGE": f"{start}-{start + 15}",
-        "PORTS_LOG": str(tmp_path / "ports.log"),
+    logs = {name: tmp_path / f"{name}.log" for name in ("worktree-a", "worktree-b")}
+    _write_suite(tmp_path / "worktree-a", copies=3, ini_range=span)
+    _write_suite(tmp_path / "worktree-b", copies=3, ini_range=None)
+    envs = {
+        "worktree-a": {"AIOPORTS_REGISTRY": str(registry), "PORTS_LOG": str(logs["worktree-a"])},
+        "worktree-b": {
+            "AIOPORTS_REGISTRY": str(registry),
+            "AIOPORTS_RANGE": span,
+            "PORTS_LOG": str(logs["worktree-b"]),
+        },
     }
-    for name in ("worktree-a", "worktree-b"):
-        _write_suite(tmp_path / name, copies=3, ini_range=None)
-    runs = [_pytest(tmp_path / name, env) for name in ("worktree-a", "worktree-b")]
+    runs = [_pytest(tmp_path / name, env) for name, env in envs.items()]
     try:
         outputs = [_finish(proc) for proc in runs]
     finally:
         for proc in runs:
             reap(proc)
     assert all("6 passed" in out for out in outputs), outputs
+    for log in logs.values():  # each run got its ports from its own source of the range
+        used = [int(line.split()[1]) for line in log.read_text().splitlines()]
+        assert len(used) == 12
+        assert set(used) <= set(range(start, start + 8))
     assert _registry_ports(registry) == []
 
 
@@ -174,7 +175,7 @@ def test_fixtures_work_in_async_tests(tmp_path: Path) -> None:
     )
     (folder / "test_async.py").write_text(ASYNC_TEST)
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "anyio", str(folder)],
+        [sys.executable, "-m", "pytest", *INNER_ARGS, "-p", "anyio", str(folder)],
         cwd=folder,
         env={**os.environ, "AIOPORTS_REGISTRY": str(registry)},
         capture_output=True,
