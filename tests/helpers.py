@@ -9,6 +9,8 @@ import os
 import random
 import socket
 
+from aioports._hygiene import excluded_ports
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A port the OS says is free right now (the tests' own ground truth)."""
@@ -59,10 +61,12 @@ class _Blocks:
             raise RuntimeError(f"no room for {size} ports in {lo}-{hi - 1}")
         if self._next is None:
             self._next = random.randrange(lo, hi)
+        excluded = excluded_ports()
         for _ in range(500):
             start = self._next if lo <= self._next <= hi - size else lo
             self._next = start + size
-            if all(bindable(p) for p in range(start, start + size)):
+            ports = range(start, start + size)
+            if excluded.isdisjoint(ports) and all(_untouched(p) for p in ports):
                 return start
         raise RuntimeError(f"found no {size} consecutive free ports in {lo}-{hi - 1}")
 
@@ -72,7 +76,9 @@ _BLOCKS = _Blocks()
 
 
 def free_block(size: int) -> int:
-    """The first port of ``size`` consecutive ports that are all bindable now.
+    """The first port of ``size`` consecutive ports that are all bindable now, with nothing
+    on them at all (not even a TIME_WAIT leftover of an earlier run, which a bind without
+    ``SO_REUSEADDR`` trips over), and none that aioports never hands out automatically.
 
     Drawn below the kernel's ephemeral range, where no outgoing connection or bind(0) of
     another program lands by chance while a test holds the block, from a share of it no
@@ -83,12 +89,22 @@ def free_block(size: int) -> int:
 
 def bindable(port: int) -> bool:
     """Ground truth: can a server listen on the wildcard addresses, IPv4 and IPv6?"""
+    return _listens(port, reuse=True)
+
+
+def _untouched(port: int) -> bool:
+    """No socket of any state on ``port``: even a listener without ``SO_REUSEADDR`` starts."""
+    return _listens(port, reuse=False)
+
+
+def _listens(port: int, *, reuse: bool) -> bool:
     socks = []
     try:
         for family, host in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
             sock = socket.socket(family, socket.SOCK_STREAM)
             socks.append(sock)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.bind((host, port))

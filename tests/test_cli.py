@@ -247,8 +247,7 @@ def test_default_range_is_saved_in_a_settings_file_of_its_own(
     assert tomllib.loads(config.read_text()) == {"range": span}
     assert config.stat().st_mode & 0o777 == 0o600
     assert (
-        cli("range").stdout
-        == f"aioports: The default port range is {span} (saved in {config}).\n"
+        cli("range").stdout == f"aioports: The default port range is {span} (saved in {config}).\n"
     )
     assert cli.json("allocated", "--allocate")["port"] == block
     # The environment wins over the saved range.

@@ -151,16 +151,22 @@ def test_detect_a_hidden_holder_names_its_uid(cli: CliRunner) -> None:
 
 @needs_occupiers
 def test_a_holder_that_ignores_sigterm(cli: CliRunner) -> None:
-    # Each run waits out the 3 s grace period after its SIGTERM: three real processes wait
-    # at the same time, where in-process runs would wait one after another.
+    # Each run waits out the 3 s grace period after its SIGTERM (no --timeout, so no SIGKILL
+    # follows): five real processes wait at the same time, where in-process runs would wait
+    # one after another.
     exe = Executable(cli.registry, cli.range)
     with spawn(STUBBORN) as child:
         port = str(child.port)
-        reserve_json, reserve_human, kill_human, kill_json = exe.many(
+        reserve_json, reserve_human, kill_human, kill_json, kill_word = exe.many(
             [["--reserve", port, "--kill", "--json"], ["reserve", port, "--kill"],
-             ["--kill-port", port], ["--kill-port", port, "--json"]]
+             ["--kill-port", port], ["--kill-port", port, "--json"],
+             ["kill-port", port, "--json"]]
         )  # fmt: skip
         assert alive(child.pid)
+    # Without --timeout a stubborn holder gets a hint: the same command with --force.
+    assert kill_word.exit_code == 1
+    validate("kill", kill_word.json())
+    assert kill_word.json()["hint"] == f"aioports kill-port {port} --force"
     assert reserve_json.exit_code == 1
     error = reserve_json.json()["error"]
     validate("error", reserve_json.json())

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
-from cli_helpers import CliRunner, Executable, Stream, as_nobody, schemas, validate
+from cli_helpers import CliRunner, Stream, as_nobody, schemas, validate
 from helpers import free_block
 from processes import FORKED, POLITE, STUBBORN, alive, registry_locked_elsewhere, spawn
 
@@ -163,16 +163,6 @@ def test_kill_port_timeout_escalates_to_sigkill(cli: CliRunner) -> None:
         "killed", "SIGKILL", True
     )  # fmt: skip
     assert "SIGTERM was not enough, SIGKILL ended it" in document["message"]
-
-
-def test_without_timeout_a_stubborn_holder_gets_a_hint(cli: CliRunner) -> None:
-    exe = Executable(cli.registry, cli.range)  # the grace period is 3 s: one process waits it
-    with spawn(STUBBORN) as server:
-        done = exe("kill-port", str(server.port), "--json")
-        assert alive(server.pid)
-    assert done.exit_code == 1
-    validate("kill", done.json())
-    assert done.json()["hint"] == f"aioports kill-port {server.port} --force"
 
 
 @pytest.mark.parametrize("value", ["-1", "nan", "inf", "soon", ""])

@@ -313,14 +313,19 @@ async def test_refuses_to_kill_its_own_process(manager: PortManager) -> None:
     assert caught.value.reason is DenialReason.PROTECTED_PROCESS
 
 
+# Where pytest itself is PID 1 (a container's entry point), or its parent is (a process that
+# init adopted), "self" or "parent" is the init process too, and the refusal says that first.
+_PYTEST_IS_INIT = pytest.mark.skipif(os.getpid() == 1, reason="pytest runs as PID 1")
+_PARENT_IS_INIT = pytest.mark.skipif(os.getppid() == 1, reason="pytest's parent is PID 1")
+
+
 @pytest.mark.parametrize(
     ("pid", "reason"),
     [
-        (1, "PID 1 is the init process"),
-        (os.getpid(), "it is this process"),
-        (os.getppid(), "this process's parent"),
-    ],
-    ids=["init", "self", "parent"],  # not the PIDs: xdist workers must agree on test ids
+        pytest.param(1, "PID 1 is the init process", id="init"),
+        pytest.param(os.getpid(), "it is this process", id="self", marks=_PYTEST_IS_INIT),
+        pytest.param(os.getppid(), "this process's parent", id="parent", marks=_PARENT_IS_INIT),
+    ],  # ids, not the PIDs: xdist workers must agree on test ids
 )
 def test_refused_targets(pid: int, reason: str) -> None:
     target = Occupier(pid=pid, process_name="x", port=1, uid=os.getuid())
