@@ -221,8 +221,10 @@ def plan(
     """The project and the wants of one ``ensure`` call: every argument checked, the
     defaults read from the project (a blocking step: it reads the manifest and ``.git``).
 
-    :param services: the services asked for; None: the manifest's first one (``every``:
-        all of them), else ``default``
+    ``call.services`` None means the manifest's first service (with ``call.every``: all of
+    them), else ``default``; a service named twice is ensured once.
+
+    :param span: the call's range, checked; None for the manifest's, else ``default_range()``
     :raises InvalidArgumentError, ArgumentTypeError: for bad arguments, a worktree folder
         that does not exist, or a service the manifest does not list.
     :raises ManifestError: for an unusable manifest.
@@ -238,7 +240,7 @@ def plan(
     if services is None:
         names = list(listed)[: None if every else 1] or [DEFAULT_SERVICE]
     else:
-        names = [key_part("service", name) for name in services]
+        names = list(dict.fromkeys(key_part("service", name) for name in services))
         unknown = [name for name in names if listed and name not in listed]
         if unknown:
             assert manifest is not None
