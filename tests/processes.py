@@ -21,6 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+import pytest
+
+#: For tests that stop a child with SIGINT (Ctrl-C): where pytest runs with SIGINT ignored
+#: (``nohup``, a background job without job control), its children inherit that.
+needs_sigint = pytest.mark.skipif(
+    signal.getsignal(signal.SIGINT) is signal.SIG_IGN,
+    reason="pytest runs with SIGINT ignored (nohup, or a background job without job "
+    "control): its children inherit that, so Ctrl-C cannot reach them",
+)
 
 _PRELUDE = """
 import os, signal, socket, sys, time

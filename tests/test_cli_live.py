@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import CliRunner, Executable
 from helpers import free_block
-from processes import listener_process, reap
+from processes import listener_process, needs_sigint, reap
 
 from aioports import Allocation, Occupier, PortStatus, ProbeResult
 from aioports.cli._dashboard import LiveState, live_state
@@ -278,19 +278,12 @@ def _holds(pid: int, path: Path) -> bool:
     return False
 
 
-_SIGINT_IGNORED = pytest.mark.skipif(
-    signal.getsignal(signal.SIGINT) is signal.SIG_IGN,
-    reason="pytest runs with SIGINT ignored (nohup, or a background job without job "
-    "control): its children inherit that, so Ctrl-C cannot reach them",
-)
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 @pytest.mark.parametrize("json_mode", [False, True], ids=["human", "json"])
 @pytest.mark.parametrize(
     ("sent", "code", "kind", "word"),
     [
-        pytest.param(signal.SIGINT, 130, "Interrupted", "interrupted", marks=_SIGINT_IGNORED,
+        pytest.param(signal.SIGINT, 130, "Interrupted", "interrupted", marks=needs_sigint,
                      id="ctrl-c"),
         pytest.param(signal.SIGTERM, 143, "Terminated", "terminated", id="sigterm"),
     ],

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import CliRunner, Executable, Stream, validate
 from helpers import free_block
-from processes import reap
+from processes import needs_sigint, reap
 
 from aioports import Allocation
 from aioports.cli._dashboard import DashboardRow, LiveState
@@ -192,6 +192,7 @@ class _Screen:
         return [f for f in self.text.split(HOME)[1:] if CLEAR_BELOW in f]
 
 
+@needs_sigint
 def test_watch_redraws_marks_changes_and_stops_on_ctrl_c(cli: CliRunner) -> None:
     port = cli.json("allocated", "--allocate", "--app", "shop", "--service", "web")["port"]
     with _watching(cli, "--interval", "0.2") as (proc, primary):
@@ -224,6 +225,7 @@ def test_watch_redraws_marks_changes_and_stops_on_ctrl_c(cli: CliRunner) -> None
     assert "Traceback" not in text
 
 
+@needs_sigint
 def test_watch_on_an_empty_registry(cli: CliRunner) -> None:
     with _watching(cli, "--interval", "0.1") as (proc, primary):
         screen = _Screen(primary)

@@ -24,7 +24,7 @@ from typing import Any
 import anyio
 import pytest
 from helpers import bindable, free_block
-from processes import listener_process, reap
+from processes import listener_process, needs_sigint, reap
 from repos import make_repo
 
 from aioports import PortManager
@@ -138,6 +138,7 @@ def test_script_recipe(name: str, expected: str, tmp_path: Path, registry_path: 
 # -- servers that run until Ctrl-C -------------------------------------------------------
 
 
+@needs_sigint
 def test_uvicorn_serves_on_the_inherited_socket(tmp_path: Path, registry_path: Path) -> None:
     pytest.importorskip("uvicorn")
     (tmp_path / "hello.py").write_text(recipe("uvicorn-app", "python"))
@@ -163,6 +164,7 @@ def test_uvicorn_serves_on_the_inherited_socket(tmp_path: Path, registry_path: P
     assert _allocations(registry_path) == []
 
 
+@needs_sigint
 def test_a_child_binds_the_port_itself(tmp_path: Path, registry_path: Path) -> None:
     script = tmp_path / "child.py"
     script.write_text(recipe("handoff-child", "python"))
