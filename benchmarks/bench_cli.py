@@ -23,7 +23,15 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from _common import Sample, environment, free_start, interleaved, nothing, print_table
+from _common import (
+    Sample,
+    console_script,
+    environment,
+    free_start,
+    interleaved,
+    nothing,
+    print_table,
+)
 
 from aioports._sync import SyncPortManager
 
@@ -51,7 +59,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=30)
     rounds = parser.parse_args().rounds
-    aioports = shutil.which("aioports", path=str(Path(sys.executable).parent)) or "aioports"
+    aioports = console_script()
     python = sys.executable
     print(environment())
     with tempfile.TemporaryDirectory() as folder:

@@ -27,7 +27,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import orjson
-from _common import Sample, environment, free_start, interleaved, nothing, print_table
+from _common import (
+    Sample,
+    console_script,
+    environment,
+    free_start,
+    interleaved,
+    nothing,
+    print_table,
+)
 
 from aioports import PortManager
 from aioports._sync import SyncPortManager
@@ -70,7 +78,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=30)
     rounds = parser.parse_args().rounds
-    aioports = shutil.which("aioports", path=str(Path(sys.executable).parent)) or "aioports"
+    aioports = console_script()
     print(environment())
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)

@@ -14,11 +14,10 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
-from _common import environment, free_start, print_table
+from _common import console_script, environment, free_start, print_table
 from bench_cli import time_pair
 
 
@@ -26,7 +25,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=30)
     rounds = parser.parse_args().rounds
-    aioports = shutil.which("aioports", path=str(Path(sys.executable).parent)) or "aioports"
+    aioports = console_script()
     true = shutil.which("true") or "/bin/true"
     print(environment())
     with tempfile.TemporaryDirectory() as folder:

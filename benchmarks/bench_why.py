@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from _common import Sample, environment, free_start, interleaved, print_table
+from _common import Sample, console_script, environment, free_start, interleaved, print_table
 
 from aioports._sync import SyncPortManager
 
@@ -47,7 +46,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=30)
     rounds = parser.parse_args().rounds
-    aioports = shutil.which("aioports", path=str(Path(sys.executable).parent)) or "aioports"
+    aioports = console_script()
     print(environment())
     with tempfile.TemporaryDirectory() as folder:
         registry = Path(folder) / "registry.json"
