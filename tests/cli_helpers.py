@@ -144,6 +144,15 @@ class CliRunner:
             assert "Traceback" not in result.stderr, result.stderr
         return result
 
+    def use_environment(self) -> None:
+        """Set the runner's variables for the rest of the test, for what reads them outside
+        a call (an in-process MCP server's tools)."""
+        for key, value in _environment(self.registry, self.range).items():
+            if value is None:
+                self.monkeypatch.delenv(key, raising=False)
+            else:
+                self.monkeypatch.setenv(key, value)
+
     def many(
         self, runs: Sequence[Sequence[str]], env: Mapping[str, str | None] | None = None
     ) -> list[Result]:

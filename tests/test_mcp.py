@@ -1,7 +1,12 @@
-"""``aioports mcp`` for real: the MCP SDK's own client starts the installed console script
-in a subprocess and talks to it over stdio. Every tool's result is checked against the
-shipped schema of its command, and where the answer cannot change between two runs, against
-what ``aioports COMMAND --json`` prints for the same arguments.
+"""``aioports mcp`` for real: the MCP SDK's own client talks to the server, which runs every
+tool through the CLI's parser and handler. Every tool's result is checked against the shipped
+schema of its command, and where the answer cannot change between two runs, against what
+``aioports COMMAND --json`` prints for the same arguments.
+
+Most tests run the server in this process, on the SDK's memory streams (the same server, the
+same JSON-RPC session, the handshake included): a call costs milliseconds. What needs the
+real process, the installed console script started as a client's configuration says and
+spoken to over stdio, has its own test.
 
 Skipped without the ``mcp`` package (``pip install 'aioports[mcp]'``; the dev extra has it),
 except the tests of what happens without it.
@@ -21,12 +26,15 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import anyio
+import anyio.to_thread
 import jsonschema
 import pytest
 from cli_helpers import EXECUTABLE, CliRunner, Executable, validate
 from helpers import free_block, free_port
 from processes import POLITE, alive, spawn
 
+from aioports._sync import SyncPortManager
 from aioports.cli._mcp_tools import TOOLS
 
 if TYPE_CHECKING:
@@ -47,27 +55,42 @@ def span() -> str:
 
 
 @pytest.fixture
-def exe(registry_path: Path, span: str) -> Executable:
-    return Executable(registry_path, span)
+def runner(monkeypatch: pytest.MonkeyPatch, registry_path: Path, span: str) -> CliRunner:
+    """The command line in this process, on the test's registry and range; its variables
+    stay set for the whole test, as an in-process server's tools read them."""
+    runner = CliRunner(monkeypatch, registry_path, span)
+    runner.use_environment()
+    return runner
 
 
 @contextlib.asynccontextmanager
-async def server(
-    exe: Executable,
-    *args: str,
-    cwd: Path | None = None,
-    env: Mapping[str, str] | None = None,
-    command: Sequence[str] = (EXECUTABLE, "mcp"),
+async def server(*args: str) -> AsyncIterator[ClientSession]:
+    """An initialized client session with ``aioports mcp ARGS`` in this process: the CLI's
+    parser reads ARGS, the SDK's client and server talk JSON-RPC over memory streams."""
+    from mcp import Client
+
+    from aioports.cli._context import Context
+    from aioports.cli._mcp import common_arguments
+    from aioports.cli._mcp import server as tools
+    from aioports.cli._parse import parse
+
+    parsed = parse(["mcp", *args])
+    assert parsed is not None
+    async with Client(tools(common_arguments(Context(parsed))), mode="legacy") as client:
+        yield client.session
+
+
+@contextlib.asynccontextmanager
+async def process(
+    exe: Executable, command: Sequence[str], *, env: Mapping[str, str] | None = None
 ) -> AsyncIterator[ClientSession]:
-    """An initialized client session with ``aioports mcp ARGS`` (or ``command``) in a
-    subprocess, on the test's registry and range (the SDK starts it with only a few of our
-    variables: pass them)."""
+    """An initialized client session with ``command`` in a subprocess over stdio, on the
+    test's registry and range (the SDK starts it with only a few of our variables: pass
+    them)."""
     from mcp import ClientSession, StdioServerParameters, stdio_client
 
     variables = {k: v for k, v in exe.env(env).items() if k.startswith("AIOPORTS_")}
-    params = StdioServerParameters(
-        command=command[0], args=[*command[1:], *args], env=variables, cwd=cwd
-    )
+    params = StdioServerParameters(command=command[0], args=[*command[1:]], env=variables)
     with open(os.devnull, "w") as errlog:  # the server's "stopped" line
         async with (
             stdio_client(params, errlog=errlog) as (read, write),
@@ -99,8 +122,10 @@ async def call(
     return document
 
 
-def cli(exe: Executable, *args: str, code: int = 0) -> Any:
-    done = exe(*args, "--json")
+async def cli(runner: CliRunner, *args: str, code: int = 0) -> Any:
+    """What ``aioports ARGS --json`` prints (run in this process, off the event loop: the
+    command line blocks, as it may)."""
+    done = await anyio.to_thread.run_sync(lambda: runner(*args, "--json"))
     assert done.exit_code == code, done
     return done.json()
 
@@ -169,8 +194,8 @@ def test_tool_arguments_become_the_cli_command_line() -> None:
 
 
 @needs_sdk
-async def test_lists_every_tool_with_its_input_schema(exe: Executable) -> None:
-    async with server(exe) as session:
+async def test_lists_every_tool_with_its_input_schema(runner: CliRunner) -> None:
+    async with server() as session:
         listed = (await session.list_tools()).tools
     assert {tool.name for tool in listed} == NAMES
     for tool in listed:
@@ -194,31 +219,39 @@ DOCS = Path(__file__).resolve().parent.parent / "docs" / "guides" / "agents.md"
 
 
 @needs_sdk
-async def test_the_documented_configuration_starts_the_server(exe: Executable) -> None:
+async def test_the_documented_configuration_starts_the_server(
+    registry_path: Path, span: str, tmp_path: Path
+) -> None:
+    """The console script a client finds on its PATH, with the guide's arguments, over
+    stdio; ``--registry`` added there goes with every call ($AIOPORTS_REGISTRY is not used)."""
     page = DOCS.read_text(encoding="utf-8")
     found = re.search(r"<!-- mcp-config -->\n```json\n(.*?)^```$", page, re.DOTALL | re.MULTILINE)
     assert found is not None
     entry = json.loads(found[1])["mcpServers"]["aioports"]
     assert entry["command"] == "aioports"
-    # The installed console script, as a client finds "aioports" on its PATH.
-    command = (EXECUTABLE, *entry["args"])
-    async with server(exe, command=command) as session:
+    exe = Executable(tmp_path / "not-this-one.json", span)
+    command = (EXECUTABLE, *entry["args"], "--registry", str(registry_path))
+    async with process(exe, command) as session:
         listed = await session.list_tools()
         probed = await call(session, "probe", {"port": free_port()})
+        allocated = await call(session, "allocate", {"app": "shop"})
+        assert allocated["port"] in [entry["port"] for entry in await call(session, "list", {})]
     assert {tool.name for tool in listed.tools} == NAMES
     assert probed["status"] == "free"
+    assert not await anyio.Path(exe.registry).exists()
+    recorded = await anyio.to_thread.run_sync(SyncPortManager(registry_path).list_allocations)
+    assert [allocation.port for allocation in recorded] == [allocated["port"]]
 
 
 @needs_sdk
 async def test_each_tool_returns_the_cli_document(
-    exe: Executable, registry_path: Path, tmp_path: Path
+    runner: CliRunner, registry_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    elsewhere = tmp_path / "not-this-one.json"
     port = free_port()
     # ``--registry`` given to the server goes with every call: $AIOPORTS_REGISTRY is not used.
-    async with server(
-        exe, "--registry", str(registry_path), env={"AIOPORTS_REGISTRY": str(elsewhere)}
-    ) as session:
+    elsewhere = tmp_path / "not-this-one.json"
+    monkeypatch.setenv("AIOPORTS_REGISTRY", str(elsewhere))
+    async with server("--registry", str(registry_path)) as session:
         allocated = await call(session, "allocate", {"app": "shop", "service": "api"})
         assert allocated["status"] == "allocated"
         ours = allocated["port"]
@@ -237,22 +270,23 @@ async def test_each_tool_returns_the_cli_document(
         released = await call(session, "release", {"port": ours})
         assert released["status"] == "released"
     assert not elsewhere.exists()
-    # The same documents as the command line's.
+    # The same documents as the command line's (the runner sets its own registry again).
     assert [entry["port"] for entry in listed] == [ours]
-    assert probed == cli(exe, "probe", str(port))
-    assert detected == cli(exe, "detect", str(port))
-    assert scanned == cli(exe, "scan", f"{port}-{port}")
-    assert cli(exe, "list") == []
+    assert probed == await cli(runner, "probe", str(port))
+    assert detected == await cli(runner, "detect", str(port))
+    assert scanned == await cli(runner, "scan", f"{port}-{port}")
+    assert await cli(runner, "list") == []
 
 
 @needs_sdk
 async def test_ensure_works_in_the_servers_folder_unless_told_another(
-    exe: Executable, tmp_path: Path
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     here, there = tmp_path / "shop", tmp_path / "admin"
     here.mkdir()
     there.mkdir()
-    async with server(exe, cwd=here) as session:
+    monkeypatch.chdir(here)
+    async with server() as session:
         first = await call(session, "ensure", {"services": "web"})
         again = await call(session, "ensure", {"services": ["web"]})
         other = await call(session, "ensure", {"services": "web", "worktree": str(there)})
@@ -262,16 +296,13 @@ async def test_ensure_works_in_the_servers_folder_unless_told_another(
     assert other["app"] == "admin"
     assert other["services"]["web"]["port"] != first["services"]["web"]["port"]
     # The command line, run in that folder, finds the same port.
-    done = subprocess.run(
-        [EXECUTABLE, "ensure", "web", "--json"],
-        cwd=here, env=exe.env(), capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert json.loads(done.stdout)["services"]["web"]["port"] == first["services"]["web"]["port"]
+    ensured = await cli(runner, "ensure", "web")
+    assert ensured["services"]["web"]["port"] == first["services"]["web"]["port"]
 
 
 @needs_sdk
-async def test_kill_port_is_a_dry_run_unless_confirmed(exe: Executable) -> None:
-    async with server(exe) as session:
+async def test_kill_port_is_a_dry_run_unless_confirmed(runner: CliRunner) -> None:
+    async with server() as session:
         with spawn(POLITE) as child:
             dry = await call(session, "kill_port", {"port": child.port})
             assert dry["dry_run"] is True
@@ -311,9 +342,9 @@ BAD_CALLS: list[tuple[str, dict[str, Any], str]] = [
 
 @needs_sdk
 async def test_bad_calls_are_tool_errors_and_change_nothing(
-    exe: Executable, registry_path: Path
+    runner: CliRunner, registry_path: Path
 ) -> None:
-    async with server(exe) as session:
+    async with server() as session:
         for tool, arguments, expected in BAD_CALLS:
             document = await call(session, tool, arguments, error=True)
             assert expected in document["error"]["message"], (tool, arguments, document)
@@ -321,10 +352,10 @@ async def test_bad_calls_are_tool_errors_and_change_nothing(
 
 
 @needs_sdk
-async def test_an_error_is_the_clis_error_document(exe: Executable) -> None:
-    async with server(exe) as session:
+async def test_an_error_is_the_clis_error_document(runner: CliRunner) -> None:
+    async with server() as session:
         why = await call(session, "why", {"port": 70000}, error=True)
         unknown = await call(session, "release", {"port": 70000}, error=True)
-    assert why == cli(exe, "why", "70000", code=2)
-    assert unknown == cli(exe, "release", "70000", code=2)
+    assert why == await cli(runner, "why", "70000", code=2)
+    assert unknown == await cli(runner, "release", "70000", code=2)
     assert why["error"]["type"] == "InvalidPortError"

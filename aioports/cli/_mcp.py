@@ -22,12 +22,13 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
+    from mcp.server.lowlevel import Server
     from mcp.types import CallToolResult, Tool
 
     from ._context import Context
     from ._mcp_tools import Tool as Spec
 
-__all__ = ("MissingExtraError", "Stopped", "serve", "tool_result")
+__all__ = ("MissingExtraError", "Stopped", "common_arguments", "serve", "server", "tool_result")
 
 INSTRUCTIONS = (
     "aioports hands out, tracks, probes and frees TCP ports on this host. Every tool returns "
@@ -77,23 +78,28 @@ def serve(ctx: Context) -> Result:
         raise MissingExtraError("mcp") from exc
     import anyio
 
+    anyio.run(_serve_stdio, common_arguments(ctx))
+    return Stopped()
+
+
+def common_arguments(ctx: Context) -> list[str]:
+    """The options of ``aioports mcp`` that go with every tool call: ``aioports mcp
+    --registry PATH`` has every tool use that registry (and ``--lock-timeout``)."""
     from ._table import OPTIONS
 
-    # ``aioports mcp --registry PATH``: every tool call uses that registry (and lock timeout).
-    common = [
+    return [
         f"{OPTIONS[name].flag}={value}"
         for name, value in ctx.parsed.options.items()
         if OPTIONS[name].everywhere and isinstance(value, str)
     ]
-    anyio.run(_serve, common)
-    return Stopped()
 
 
-async def _serve(common: Sequence[str]) -> None:
+def server(common: Sequence[str]) -> Server[Any]:
+    """The MCP server of the tools, for any transport: stdio here, memory streams in the
+    tests. ``common``: arguments added to every tool's command line."""
     import anyio.to_thread
     from mcp import types
     from mcp.server.lowlevel import Server
-    from mcp.server.stdio import stdio_server
 
     from .._version import __version__
     from ._mcp_tools import TOOLS, run_tool
@@ -108,15 +114,21 @@ async def _serve(common: Sequence[str]) -> None:
         result = await anyio.to_thread.run_sync(run_tool, params.name, arguments, common)
         return tool_result(result)
 
-    server: Server[Any] = Server(
+    return Server(
         "aioports",
         version=__version__,
         instructions=INSTRUCTIONS,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
     )
+
+
+async def _serve_stdio(common: Sequence[str]) -> None:
+    from mcp.server.stdio import stdio_server
+
+    tools = server(common)
     async with stdio_server() as (read, write):
-        await server.run(read, write, server.create_initialization_options())
+        await tools.run(read, write, tools.create_initialization_options())
 
 
 def _listed(tool: Spec) -> Tool:
