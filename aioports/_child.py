@@ -15,6 +15,11 @@ On a terminal the child's group becomes the foreground group, so that the child 
 terminal and Ctrl-C reaches it directly, as a shell runs a job; the wrapper takes the terminal
 back afterwards. A process that leaves the group (``setsid``, a daemon) escapes all this.
 
+The wrapper is the child's subreaper (Linux): what the child leaves behind when it exits is
+re-parented to the wrapper, not to PID 1, and reaped here. Where PID 1 reaps nobody (a
+container started without an init, as many are), an orphan that has exited stays a zombie,
+a member of the group for ``killpg``, and the group would look alive until its grace ran out.
+
 POSIX only; plain sync code for the command line's main thread.
 """
 
@@ -23,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -40,6 +46,7 @@ _RESTORED = tuple(
     sig for sig in (getattr(signal, "SIGPIPE", None), getattr(signal, "SIGXFSZ", None)) if sig
 )
 _POLL = 0.02
+_PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 
 
 def _terminal() -> int | None:
@@ -83,6 +90,7 @@ def spawn(
     args = list(argv)
     environment = dict(env)
     terminal = _terminal()
+    _become_subreaper()
     report_read, report_write = os.pipe()  # both close-on-exec
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
     try:
@@ -106,6 +114,30 @@ def spawn(
         code = int(failure)
         raise OSError(code, os.strerror(code), args[0])
     return group
+
+
+def _become_subreaper() -> None:
+    """Have the orphans of the child's processes re-parented to this process (Linux's
+    ``PR_SET_CHILD_SUBREAPER``; not inherited by the child). Elsewhere, or where it is
+    refused, orphans go to PID 1 as before."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def _reap_orphans() -> None:
+    """Collect every child of this process that has exited: the orphans handed to it as
+    subreaper (call it only once the child itself was waited for)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
 
 
 def _child(  # pragma: no cover - runs in the forked child only
@@ -154,7 +186,7 @@ class Group:
     :param terminal: the terminal handed to the group, to take back at the end
     """
 
-    __slots__ = ("_killer", "_previous", "_terminal", "grace", "pid")
+    __slots__ = ("_killer", "_previous", "_terminal", "_waited", "grace", "pid")
 
     def __init__(self, pid: int, terminal: int | None, *, grace: float = 5.0) -> None:
         self.pid = pid
@@ -162,6 +194,7 @@ class Group:
         self._terminal = terminal
         self._previous: dict[int, object] = {}
         self._killer: threading.Timer | None = None
+        self._waited = False
 
     def install(self) -> None:
         """Pass :data:`FORWARDED` signals on to the group (main thread only)."""
@@ -191,7 +224,10 @@ class Group:
             os.killpg(self.pid, signum)
 
     def alive(self) -> bool:
-        """Whether any process of the group is left (the child or one it started)."""
+        """Whether any process of the group is left (the child or one it started), once
+        the orphans that exited are reaped (only after the child was waited for)."""
+        if self._waited:
+            _reap_orphans()
         try:
             os.killpg(self.pid, 0)
         except ProcessLookupError:
@@ -207,6 +243,7 @@ class Group:
         """
         try:
             _, status = os.waitpid(self.pid, 0)
+            self._waited = True
             self._end_the_rest()
         finally:
             if self._killer is not None:
@@ -226,4 +263,4 @@ class Group:
             self.signal(signal.SIGKILL)
             deadline = time.monotonic() + 1.0
             while self.alive() and time.monotonic() < deadline:
-                time.sleep(_POLL)  # until the kernel has taken them (or init reaped them)
+                time.sleep(_POLL)  # until the kernel has taken them and they are reaped
