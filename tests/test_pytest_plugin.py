@@ -1,4 +1,4 @@
-"""The pytest plugin, run for real: pytest -n 2 in subprocesses on a tiny shared range."""
+"""The pytest plugin, run for real: pytest (-n 2 and not) in subprocesses on a tiny shared range."""
 
 from __future__ import annotations
 
@@ -97,9 +97,11 @@ def _write_suite(folder: Path, copies: int, ini_range: str | None) -> None:
 INNER_ARGS = ("-q", "--assert=plain")
 
 
-def _pytest(folder: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+def _pytest(folder: Path, env: dict[str, str], workers: int) -> subprocess.Popen[str]:
+    """``pytest -n WORKERS`` in ``folder``; 0 workers: one process, without xdist."""
+    xdist = ["-n", str(workers)] if workers else ["-p", "no:xdist"]
     return subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-n", "2", *INNER_ARGS, str(folder)],
+        [sys.executable, "-m", "pytest", *xdist, *INNER_ARGS, str(folder)],
         cwd=folder,
         env={**os.environ, **env},
         stdout=subprocess.PIPE,
@@ -119,12 +121,15 @@ def _registry_ports(registry: Path) -> list[int]:
     return [a.port for a in anyio.run(PortManager(registry).list_allocations)]
 
 
-def test_xdist_workers_of_two_runs_get_distinct_ports_and_release_them(tmp_path: Path) -> None:
-    """Two runs of ``pytest -n 2`` at once (two worktrees) share one registry and one range of
-    8 ports: their four workers, each holding two ports per test, take the whole range at
-    peak. One run reads the range from its ini file, the other from ``$AIOPORTS_RANGE``."""
-    start = free_block(8)
-    span = f"{start}-{start + 7}"
+def test_xdist_workers_and_another_run_get_distinct_ports_and_release_them(
+    tmp_path: Path,
+) -> None:
+    """Two runs at once (two worktrees) share one registry and one range of 6 ports: the two
+    workers of ``pytest -n 2`` and a plain ``pytest``, each holding two ports per test, take
+    the whole range at peak. One run reads the range from its ini file, the other from
+    ``$AIOPORTS_RANGE``."""
+    start = free_block(6)
+    span = f"{start}-{start + 5}"
     registry = tmp_path / "state" / "registry.json"
     logs = {name: tmp_path / f"{name}.log" for name in ("worktree-a", "worktree-b")}
     _write_suite(tmp_path / "worktree-a", copies=3, ini_range=span)
@@ -137,17 +142,19 @@ def test_xdist_workers_of_two_runs_get_distinct_ports_and_release_them(tmp_path:
             "PORTS_LOG": str(logs["worktree-b"]),
         },
     }
-    runs = [_pytest(tmp_path / name, env) for name, env in envs.items()]
+    workers = {"worktree-a": 2, "worktree-b": 0}
+    runs = [_pytest(tmp_path / name, env, workers[name]) for name, env in envs.items()]
     try:
         outputs = [_finish(proc) for proc in runs]
     finally:
         for proc in runs:
             reap(proc)
     assert all("6 passed" in out for out in outputs), outputs
-    for log in logs.values():  # each run got its ports from its own source of the range
-        used = [int(line.split()[1]) for line in log.read_text().splitlines()]
+    for name, log in logs.items():  # each run got its ports from its own source of the range
+        used = [line.split() for line in log.read_text().splitlines()]
         assert len(used) == 12
-        assert set(used) <= set(range(start, start + 8))
+        assert {int(port) for _, port in used} <= set(range(start, start + 6))
+        assert len({pid for pid, _ in used}) == max(workers[name], 1)
     assert _registry_ports(registry) == []
 
 
