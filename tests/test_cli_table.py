@@ -14,7 +14,8 @@ from cli_helpers import validate
 
 from aioports.cli import main
 from aioports.cli._errors import UsageError
-from aioports.cli._parse import help_text, parse
+from aioports.cli._help import help_text
+from aioports.cli._parse import parse
 from aioports.cli._table import COMMANDS, OPTIONS, Command
 
 SAMPLE = {
@@ -169,3 +170,9 @@ def test_quick_commands_import_only_what_they_need(tmp_path: Path) -> None:
     )
     for modules in (probe, allocate):
         assert not {m.split(".")[0] for m in modules} & HEAVY
+    # One command's help reads the table: no handler's module, nothing heavy.
+    helped = _imported("main(['kill-port', '--help'])")
+    assert {m for m in helped if m.startswith("aioports")} == ours | {
+        f"aioports.cli.{name}" for name in ("_commands", "_errors", "_help", "_parse", "_table")
+    }
+    assert not {m.split(".")[0] for m in helped} & (HEAVY | {"orjson", "dataclasses"})

@@ -142,11 +142,13 @@ def _result(arguments: list[str], out: TextIO, err: TextIO) -> Result | None:
     """The run's one result: the handler's, or the failure; None once help was shown."""
     parsed = None
     try:
-        from ._parse import help_text, parse
+        from ._parse import parse
 
         parsed = None if not arguments else parse(arguments)
-        if parsed is None or parsed.command is None:
-            out.write(help_text())
+        if parsed is None or parsed.help or parsed.command is None:
+            from ._help import help_text
+
+            out.write(help_text(None if parsed is None else parsed.command))
             return None
         command = parsed.command
         if command.name == "cleanup" and "yes" not in parsed.options:

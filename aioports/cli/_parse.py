@@ -1,4 +1,5 @@
-"""The parser and the help text, both generated from the command table (``_table.py``).
+"""The parser, generated from the command table (``_table.py``); the help comes from the same
+table (``_help.py``).
 
 A small parser of our own rather than argparse: argparse costs more to import and build than
 the rest of a quick command, and it cannot express the seed's forms (a command as a word or
@@ -9,13 +10,13 @@ the hand-kept rewriting and scoping that drifted. Usage problems raise :class:`U
 from __future__ import annotations
 
 from ._errors import UsageError
-from ._table import COMMANDS, OPTIONS, Arg, Command, Option
+from ._table import COMMANDS, OPTIONS, Command, Option
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ("HELP_HINT", "Parsed", "help_text", "parse")
+__all__ = ("HELP_HINT", "Parsed", "parse")
 
 HELP_HINT = "(see 'aioports --help')"
 
@@ -23,12 +24,13 @@ HELP_HINT = "(see 'aioports --help')"
 class Parsed:
     """A parsed command line.
 
-    :ivar command: the command chosen (None only when ``help`` is True)
+    :ivar command: the command chosen; with ``help``, the command whose help was asked
+        for, or None for the whole help
     :ivar args: its positional arguments by name (of a ``many`` argument, the first value)
     :ivar options: the options given, by name: the text of an option's value, True for a
         switch (or ``--range`` without a value)
     :ivar json: ``--json`` was given
-    :ivar help: ``--help`` (or the word ``help``) was given
+    :ivar help: ``-h``/``--help`` (or the word ``help``) was given: show help, run nothing
     :ivar many: every value of the command's ``many`` argument, in order (empty without one)
     :ivar quiet: ``-q``/``--quiet`` was given: print only the value
     """
@@ -122,6 +124,8 @@ def parse(argv: Sequence[str]) -> Parsed:
                 raise UsageError(f"argument {flag}: not allowed with argument {named} {HELP_HINT}")
             # ``--release 1 --release 2``: the same command again adds a value, never replaces.
             command, named = by_flag[flag], named or flag
+            if inline is None and tokens[index : index + 1] in (["-h"], ["--help"]):
+                continue  # ``--probe --help``: the command's help, not a value
             if command.args:  # the seed's form: the flag's value is the first argument
                 values.append(value_of(flag, inline))
             continue
@@ -145,17 +149,38 @@ def parse(argv: Sequence[str]) -> Parsed:
         else:
             options[option.name] = value_of(flag, inline)
     if help:
-        return Parsed(None, {}, {}, json=json, help=True)
+        return _help(command, options, unknown, json=json)
     if command is not None and command.rest is not None and after is None:
+        from ._help import arg_usage  # only for this message: parsing loads no help
+
         raise UsageError(
             f"{command.name} needs a command after --: aioports {command.name} "
-            f"{' '.join(_arg(a) for a in command.args)} -- {command.rest} {HELP_HINT}"
+            f"{' '.join(arg_usage(a) for a in command.args)} -- {command.rest} {HELP_HINT}"
         )
     parsed = _checked(command, values, options, unknown, json=json)
     _check_quiet(parsed, quiet)
     parsed.quiet = quiet
     parsed.rest = after or ()
     return parsed
+
+
+def _help(
+    command: Command | None,
+    options: dict[str, str | bool],
+    unknown: list[str],
+    *,
+    json: bool,
+) -> Parsed:
+    """What ``--help`` (or ``help``) asks for: the help of the command given, or the whole
+    help. A word that is no command (``help nosuch``, ``nosuch --help``) is the usage error the
+    command line would give without ``--help``; options are not checked, as help runs nothing."""
+    words = [token for token in unknown if not _looks_like_option(token)]
+    if words:
+        raise UsageError(f"unrecognized arguments: {' '.join(words)} {HELP_HINT}")
+    if command is None:  # ``--range --help``: the command an option runs when given alone
+        alone = [OPTIONS[name].alone for name, value in options.items() if value is True]
+        command = next((_command(name) for name in alone if name is not None), None)
+    return Parsed(command, {}, {}, json=json, help=True)
 
 
 def _takes_many(command: Command) -> bool:
@@ -244,63 +269,3 @@ def _command(name: str) -> Command:
         if command.name == name:
             return command
     raise KeyError(name)  # pragma: no cover - the table names only its own commands
-
-
-_EPILOG = """\
-Add --json to any command for one JSON document on stdout (errors included).
-Ports are whole numbers 1-65535 (ASCII digits; surrounding spaces are ignored).
-Commands that take PORT... act on each port given (also as --release 1 --release 2).
-Exit codes: 0 success, 1 failure, 2 bad arguments, 3 probe: in use, 4 probe: denied,
-130 interrupted, 143 terminated.
-Environment: AIOPORTS_REGISTRY (registry file), AIOPORTS_RANGE (default range),
-AIOPORTS_CONFIG (settings file), NO_COLOR (plain output), AIOPORTS_DEBUG=1 (tracebacks).
-"""
-
-
-def help_text() -> str:
-    """The help, generated from the table: commands, options, one example per command."""
-    lines = [
-        "usage: aioports COMMAND [ARGUMENTS] [OPTIONS]",
-        "",
-        "Hand out, track, probe and free TCP ports on this host.",
-        "",
-        "commands (a word, 'aioports allocate', or the seed's flag, 'aioports --allocate'):",
-    ]
-    for command in COMMANDS:
-        usage = " ".join([command.name, *(_arg(a) for a in command.args)])
-        if command.rest is not None:
-            usage += f" -- {command.rest}"
-        lines.append(_row(usage, command.help))
-        if command.options:
-            shown = " ".join(f"[{_usage(OPTIONS[name])}]" for name in command.options)
-            lines.append(f"      {shown}")
-    lines += ["", "options (each only with the commands that list it above):"]
-    for option in OPTIONS.values():
-        if not option.everywhere:
-            lines.append(_row(_usage(option, short=True), option.help))
-    lines += ["", "options for every command:"]
-    for option in OPTIONS.values():
-        if option.everywhere:
-            lines.append(_row(_usage(option, short=True), option.help))
-    lines.append(_row("--json", "one JSON document on stdout"))
-    quiet = ", ".join(c.name for c in COMMANDS if c.quiet)
-    lines.append(_row("-q, --quiet", f"print only the value ({quiet}; probe: nothing)"))
-    lines.append(_row("-h, --help", "show this help"))
-    lines += ["", "examples:"]
-    lines += [f"  aioports {command.example}" for command in COMMANDS]
-    return "\n".join(lines) + "\n\n" + _EPILOG
-
-
-def _arg(arg: Arg) -> str:
-    return f"[{arg.shown}]" if arg.optional else arg.shown
-
-
-def _usage(option: Option, *, short: bool = False) -> str:
-    names = f"{option.short}, {option.flag}" if short and option.short else option.flag
-    return names if option.metavar is None else f"{names} {option.metavar}"
-
-
-def _row(left: str, right: str) -> str:
-    if len(left) > 24:
-        return f"  {left}\n  {'':24}  {right}"
-    return f"  {left:<24}  {right}"

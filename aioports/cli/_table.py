@@ -32,6 +32,13 @@ anywhere on the line, before the command word too, and at most once. An option w
 ``alone`` set (``--range``) runs that command when given by itself without a value; one with
 ``seconds`` set takes a finite number of seconds >= 0, checked by the parser.
 
+An option whose meaning differs by command says so in its help, part by part:
+``"kill-port: send SIGTERM ...; wait: give up after S seconds"``. A part led by command names
+(``ensure, port, env: ...``, ``dashboard --watch: ...``) is about those commands; one
+command's help (``aioports wait --help``) shows only its own parts, or else the parts led by
+no command name, or else the whole text. What a positional argument stands for is in
+ARGUMENT_HELP, by its metavar, once for every command that takes one.
+
 Adding a command is one ``Command`` entry here, its handler (in ``_commands.py`` or a module
 of its own; import what it needs inside the function, so other commands do not pay for it),
 and its result type with a schema file.
@@ -51,7 +58,7 @@ if TYPE_CHECKING:
     from ._context import Context
     from ._results import Result
 
-__all__ = ("COMMANDS", "OPTIONS", "Arg", "Command", "Option", "by_name")
+__all__ = ("ARGUMENT_HELP", "COMMANDS", "OPTIONS", "Arg", "Command", "Option", "by_name")
 
 
 class Arg:
@@ -180,6 +187,18 @@ def _lazy(module: str, name: str) -> Callable[[Context], Result]:
     handler.__qualname__ = f"{module}.{name}"
     return handler
 
+
+#: What a positional argument stands for, by its metavar (and a command line after ``--``,
+#: by ``Command.rest``), in the help of each command that takes one.
+ARGUMENT_HELP: dict[str, str] = {
+    "PORT": "a TCP port, 1-65535",
+    "N": "how many ports",
+    "ID": "a port group's id, as allocate-group printed it",
+    "START-END": "a range of ports, such as 4000-4999",
+    "SERVICE": "a service's name, such as web",
+    "NAME": "a schema's name ('aioports schema' lists them)",
+    "COMMAND [ARG...]": "the command line to start, after --",
+}
 
 _META = ("app", "worktree")
 OPTIONS: dict[str, Option] = {
