@@ -19,23 +19,40 @@ from aioports._files import is_temp_name
 from aioports._registry import decode
 
 # Allocates in each range given (START END WANT) in turn, until it has WANT ports or the
-# range is full, and prints one line of ports per range.
+# range is full, and prints one line of ports per range; through the async door or the sync
+# one (which imports no event loop).
 ALLOCATOR = textwrap.dedent(
     """
-    import sys, anyio
-    from aioports import PortManager, NoFreePortError
-    path, worker, *spans = sys.argv[1:]
-    async def main():
-        pm = PortManager(path, lock_timeout=60)
-        for start, end, want in zip(*[map(int, spans)] * 3):
+    import sys
+    from aioports import NoFreePortError
+    path, door, worker, *spans = sys.argv[1:]
+    ranges = list(zip(*[map(int, spans)] * 3))
+    metadata = {"worker": worker}
+    if door == "sync":
+        from aioports._sync import SyncPortManager
+        pm = SyncPortManager(path, lock_timeout=60)
+        for start, end, want in ranges:
             got = []
             while len(got) < want:
                 try:
-                    got.append(await pm.allocate((start, end), {"worker": worker}))
+                    got.append(pm.allocate((start, end), metadata))
                 except NoFreePortError:
                     break
             print(" ".join(map(str, got)))
-    anyio.run(main)
+    else:
+        import anyio
+        from aioports import PortManager
+        async def main():
+            pm = PortManager(path, lock_timeout=60)
+            for start, end, want in ranges:
+                got = []
+                while len(got) < want:
+                    try:
+                        got.append(await pm.allocate((start, end), metadata))
+                    except NoFreePortError:
+                        break
+                print(" ".join(map(str, got)))
+        anyio.run(main)
     """
 )
 
@@ -43,11 +60,12 @@ ALLOCATOR = textwrap.dedent(
 def _run_allocators(
     registry: Path, workers: int, spans: list[tuple[int, int, int]]
 ) -> list[list[int]]:
-    """Start ``workers`` allocator processes at once; the ports they got, per span."""
+    """Start ``workers`` allocator processes at once, half of them on each door; the ports
+    they got, per span."""
     args = [str(n) for span in spans for n in span]
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", ALLOCATOR, str(registry), str(n), *args],
+            [sys.executable, "-c", ALLOCATOR, str(registry), DOORS[n % 2], str(n), *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -68,11 +86,14 @@ def _run_allocators(
     return ports
 
 
+DOORS = ("async", "sync")
+
+
 async def test_ten_processes_never_share_a_port_and_share_a_narrow_range_exactly(
     registry_path: Path,
 ) -> None:
-    # Ten processes at once: 20 ports each from a wide range, then as many as they can get
-    # of a narrow one (30 ports, far fewer than the 300 they ask for).
+    # Ten processes at once, five on each door: 20 ports each from a wide range, then as many
+    # as they can get of a narrow one (30 ports, far fewer than the 300 they ask for).
     wide, narrow = free_block(250), free_block(30)
     spread, shared = _run_allocators(
         registry_path, 10, [(wide, wide + 249, 20), (narrow, narrow + 29, 30)]

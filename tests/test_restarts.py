@@ -61,11 +61,11 @@ def _has_time_wait(port: int) -> bool:
 
 
 @LINUX
-def test_the_readme_recipe_restarted_six_times_keeps_its_port(tmp_path: Path) -> None:
+def test_the_readme_recipe_restarted_three_times_keeps_its_port(tmp_path: Path) -> None:
     start = free_block(10)
     env = _env(tmp_path, start, 10)
-    ports = [int(run_python(README_RECIPE, env=env)) for _ in range(6)]
-    assert ports == [start] * 6
+    ports = [int(run_python(README_RECIPE, env=env)) for _ in range(3)]
+    assert ports == [start] * 3
     assert _has_time_wait(start)  # the case is real: every run left TIME_WAIT behind
 
 
