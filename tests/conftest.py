@@ -3,12 +3,16 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from blockbuster import BlockBuster, blockbuster_ctx
 
 import aioports
 from aioports import PortManager
+
+# pytester: the plugin's own tests run small suites under pytest (tests/inner_pytest.py).
+pytest_plugins = ("pytester",)
 
 
 def pytest_report_header() -> str:
@@ -23,6 +27,27 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     it (each worker has its own share of test ports, tests/helpers.py)."""
     usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     return 2 * (len(usable) if usable is not None else os.cpu_count() or 1)
+
+
+#: test files whose tests all run on one xdist worker: each imports something costly once
+#: per worker (the MCP SDK: about 1.3 s of CPU).
+ONE_WORKER = ("tests/test_mcp.py",)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist load`` (the default), except that the tests of :data:`ONE_WORKER` files go
+    to one worker together. (xdist's own ``loadgroup`` does this with a mark, but pytest 9
+    ignores the node ids it rewrites.)"""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
+
+    class Scheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.partition("::")[0]
+            return path if path in ONE_WORKER else nodeid
+
+    return Scheduling(config, log)
 
 
 @pytest.fixture

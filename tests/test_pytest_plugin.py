@@ -9,7 +9,10 @@ import textwrap
 from pathlib import Path
 
 import anyio
+import pytest
+from blockbuster import BlockBuster
 from helpers import free_block
+from inner_pytest import run_suite
 from processes import reap, run_python
 
 from aioports import PortManager
@@ -172,26 +175,22 @@ ASYNC_TEST = textwrap.dedent(
 )
 
 
-def test_fixtures_work_in_async_tests(tmp_path: Path) -> None:
+def test_fixtures_work_in_async_tests(
+    tmp_path: Path,
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    no_blocking_calls_on_the_loop: BlockBuster,
+) -> None:
     start = free_block(4)
     registry = tmp_path / "state" / "registry.json"
-    folder = tmp_path / "suite"
-    folder.mkdir()
-    (folder / "pytest.ini").write_text(
-        f"[pytest]\naddopts = -p no:cacheprovider\naioports_range = {start}-{start + 3}\n"
+    monkeypatch.setenv("AIOPORTS_REGISTRY", str(registry))
+    done = run_suite(
+        pytester,
+        no_blocking_calls_on_the_loop,
+        {"test_async.py": ASYNC_TEST},
+        ini=f"aioports_range = {start}-{start + 3}\n",
     )
-    (folder / "test_async.py").write_text(ASYNC_TEST)
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", *INNER_ARGS, "-p", "anyio", str(folder)],
-        cwd=folder,
-        env={**os.environ, "AIOPORTS_REGISTRY": str(registry)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "1 passed" in done.stdout
+    done.assert_outcomes(passed=1)
     assert _registry_ports(registry) == []
 
 

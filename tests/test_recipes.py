@@ -23,7 +23,9 @@ from typing import Any
 
 import anyio
 import pytest
+from blockbuster import BlockBuster
 from helpers import bindable, free_block
+from inner_pytest import run_suite
 from processes import listener_process, needs_sigint, reap
 from repos import make_repo
 
@@ -212,16 +214,21 @@ def test_shell_recipe(name: str, expected: str, tmp_path: Path, registry_path: P
 # -- pytest ------------------------------------------------------------------------------
 
 
-def test_pytest_recipes(tmp_path: Path, registry_path: Path) -> None:
-    tests = 0
+def test_pytest_recipes(
+    registry_path: Path,
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    no_blocking_calls_on_the_loop: BlockBuster,
+) -> None:
+    files, tests = {}, 0
     for name in PYTEST:
-        path = tmp_path / f"test_{name.replace('-', '_')}.py"
         code = recipe(name, "python")
         tests += len(re.findall(r"^(?:async )?def test_", code, re.MULTILINE))
-        path.write_text(code, encoding="utf-8")
-    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)]
-    out = _run(args, _env(registry_path), tmp_path)
-    assert f"{tests} passed" in out, out
+        files[f"test_{name.replace('-', '_')}.py"] = code
+    for key in ("AIOPORTS_REGISTRY", "AIOPORTS_RANGE", "NO_COLOR"):
+        monkeypatch.setenv(key, _env(registry_path)[key])
+    done = run_suite(pytester, no_blocking_calls_on_the_loop, files)
+    done.assert_outcomes(passed=tests)
     assert _allocations(registry_path) == []
 
 

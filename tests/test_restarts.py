@@ -3,7 +3,6 @@ a held socket still keeps rival servers off its port."""
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -13,7 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from blockbuster import BlockBuster
 from helpers import free_block
+from inner_pytest import run_suite
 from processes import reap, run_python
 from scan_scenarios import time_wait
 
@@ -111,26 +112,23 @@ SOCKET_TESTS = textwrap.dedent(
 
 
 @LINUX
-def test_thirty_socket_fixtures_on_ten_ports(tmp_path: Path) -> None:
+def test_thirty_socket_fixtures_on_ten_ports(
+    tmp_path: Path,
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    no_blocking_calls_on_the_loop: BlockBuster,
+) -> None:
     start = free_block(10)
-    suite = tmp_path / "suite"
-    suite.mkdir()
-    (suite / "pytest.ini").write_text(
-        f"[pytest]\naddopts = -p no:cacheprovider\naioports_range = {start}-{start + 9}\n"
+    for key, value in _env(tmp_path, start, 10).items():
+        monkeypatch.setenv(key, value)
+    done = run_suite(
+        pytester,
+        no_blocking_calls_on_the_loop,
+        {"test_sockets.py": SOCKET_TESTS},
+        ini=f"aioports_range = {start}-{start + 9}\n",
     )
-    (suite / "test_sockets.py").write_text(SOCKET_TESTS)
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", str(suite)],
-        cwd=suite,
-        env={**os.environ, **_env(tmp_path, start, 10)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "30 passed" in done.stdout
-    assert "NoFreePortError" not in done.stdout
+    done.assert_outcomes(passed=30)
+    assert "NoFreePortError" not in done.stdout.str()
 
 
 @pytest.fixture
