@@ -105,6 +105,26 @@ def test_release_several_ports_as_words_and_as_repeated_flags(cli: CliRunner, bl
     assert cli.json("list", "list") == []
 
 
+def test_the_release_flag_stands_alone_before_the_options_that_pick(
+    cli: CliRunner, block: int
+) -> None:
+    """``--release --app A``, as docs/cli.md documents the seed's form: the flag takes no port
+    when an option follows it (its PORT... may be left out, as ``release``'s may)."""
+    cli.many([["allocate", "--app", "shop"], ["allocate", "--app", "blog"]])
+    released = cli.json("released", "--release", "--app", "shop")
+    assert (released["status"], released["ports"]) == ("released", [block])
+    assert [a["port"] for a in cli.json("list", "list")] == [block + 1]
+    alone = cli("--release")
+    assert (alone.exit_code, alone.stdout) == (2, "")
+    assert alone.stderr == (
+        "aioports: error: release needs PORT... or --app/--worktree/--service: "
+        "aioports release PORT...\n"
+    )
+    # A value that is no port is still the flag's value, and an error.
+    assert cli("--release", "shop").exit_code == 2
+    assert [a["port"] for a in cli.json("list", "list")] == [block + 1]
+
+
 def test_one_bad_port_changes_nothing(cli: CliRunner, block: int) -> None:
     cli("allocate")
     done = cli("--release", str(block), "--release", "abc")

@@ -115,8 +115,8 @@ def _usage_lines(command: Command) -> list[str]:
     if command.rest is not None:
         units.append(f"-- {command.rest}")
     lines = _fill(units, indent=" " * (len(head) + 1))
-    if command.flag is not None:  # whose value is the first argument, never left out
-        shown = [a.shown for a in command.args[:1]] + [arg_usage(a) for a in command.args[1:]]
+    if command.flag is not None:  # whose value is the first argument (the parser's rule)
+        shown = [arg_usage(a) for a in command.args]
         flag_form = " ".join([f"   or: aioports {command.flag}", *shown])
         lines.append(f"{flag_form} (the same options)" if command.options else flag_form)
     return lines

@@ -126,8 +126,14 @@ def parse(argv: Sequence[str]) -> Parsed:
             command, named = by_flag[flag], named or flag
             if inline is None and tokens[index : index + 1] in (["-h"], ["--help"]):
                 continue  # ``--probe --help``: the command's help, not a value
-            if command.args:  # the seed's form: the flag's value is the first argument
-                values.append(value_of(flag, inline))
+            if not command.args:
+                continue
+            # The seed's form: the flag's value is the first argument; where that argument
+            # may be left out, the flag may stand alone (``--release --app shop``).
+            first = command.args[0]
+            if inline is None and first.optional and _no_value_follows(tokens, index):
+                continue
+            values.append(value_of(flag, inline))
             continue
         if flag in ("--json", "-h", "--help", "-q", "--quiet"):
             continue
@@ -181,6 +187,11 @@ def _help(
         alone = [OPTIONS[name].alone for name, value in options.items() if value is True]
         command = next((_command(name) for name in alone if name is not None), None)
     return Parsed(command, {}, {}, json=json, help=True)
+
+
+def _no_value_follows(tokens: Sequence[str], index: int) -> bool:
+    """Whether ``tokens[index]`` is no value: past the end, an option, or ``--``."""
+    return index >= len(tokens) or _looks_like_option(tokens[index])
 
 
 def _takes_many(command: Command) -> bool:
