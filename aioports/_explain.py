@@ -175,7 +175,9 @@ def decide(facts: Facts) -> Explanation:
         )
     reasons += _hygiene(facts)
     span = facts.default_range
-    if span is not None and port not in span:
+    # Only a port nobody has: an allocated one came from somewhere else on purpose (a
+    # manifest's range, --range, reserve), and its allocation is the reason that counts.
+    if span is not None and port not in span and facts.allocation is None:
         reasons.append(
             Reason(
                 ReasonCode.OUTSIDE_RANGE,

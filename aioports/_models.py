@@ -500,7 +500,8 @@ class ReasonCode(enum.StrEnum):
     RESERVED = "reserved"
     #: it is inside the kernel's ephemeral range, where outgoing connections take ports
     EPHEMERAL = "ephemeral"
-    #: it is outside the default range, so ``allocate`` never hands it out (facts: ``range``)
+    #: nothing has it and it is outside the default range, so ``allocate`` never hands it
+    #: out (facts: ``range``)
     OUTSIDE_RANGE = "outside_range"
 
 

@@ -118,6 +118,16 @@ def test_an_allocated_port(door: SyncPortManager, span: PortRange) -> None:
     assert "for app shop, service api" in explanation.reasons[0].message
 
 
+def test_an_allocated_port_outside_the_default_range(door: SyncPortManager) -> None:
+    """A named port from a manifest's range, or a reserved one: its allocation is the
+    reason, not the default range it lies outside of (which only ``allocate`` obeys)."""
+    start = free_block(2)
+    port = door.allocate((start, start + 1), {"app": "shop", "service": "web"})
+    assert codes(door.explain(port)) == [ReasonCode.ALLOCATED]
+    outside = door.explain(start + 1)  # nobody's: allocate would never hand it out
+    assert codes(outside) == [ReasonCode.OUTSIDE_RANGE]
+
+
 async def test_the_async_door_says_the_same(registry_path: Path, span: PortRange) -> None:
     sync = SyncPortManager(registry_path, range=span)
     pm = PortManager(registry_path, range=span)
