@@ -267,6 +267,16 @@ BAD_WAITS = [
 ]
 
 
+def test_a_zero_is_named_as_typed(cli: CliRunner) -> None:
+    done = cli("wait", "3000", "--timeout", "0")
+    assert done.stderr == (
+        "aioports: error: --timeout must be a finite number of seconds > 0, got '0'\n"
+    )
+    error = cli.json("error", "wait", "3000", "--interval=0.0", code=2)["error"]
+    assert (error["type"], error["value"]) == ("InvalidArgumentError", 0.0)
+    assert error["message"].endswith("got '0.0'")
+
+
 @pytest.mark.parametrize("json_mode", [False, True], ids=["human", "json"])
 def test_cli_bad_input_exits_2(cli: CliRunner, json_mode: bool) -> None:
     suffix = ["--json"] if json_mode else []

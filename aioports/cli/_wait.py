@@ -31,10 +31,16 @@ def seconds_arg(ctx: Context, name: str, default: float) -> float:
 
     :raises InvalidArgumentError: for 0 (exit code 2).
     """
-    from .._checks import seconds
+    from .._errors import InvalidArgumentError
 
-    value = ctx.seconds(name)
-    return default if value is None else seconds(f"--{name}", value, positive=True)
+    text = ctx.text(name)
+    if text is None:
+        return default
+    value = float(text)
+    if value == 0:  # named as typed (``0``, ``0.0``, `` 0 ``), as the parser names its refusals
+        message = f"--{name} must be a finite number of seconds > 0, got {text!r}"
+        raise InvalidArgumentError(f"--{name}", value, message)
+    return value
 
 
 def pid_arg(text: str | None, flag: str) -> int | None:
