@@ -99,8 +99,7 @@ options:
   --allow-other-users       as root, also end another user's process
   --timeout S               send SIGTERM, wait up to S seconds for the port to
                             be free, then SIGKILL
-  --dry-run                 show what would be done (who would be signalled,
-                            what pruned); change nothing
+  --dry-run                 show who would be signalled, and change nothing
 
 options for every command:
   --registry PATH           the registry file (instead of $AIOPORTS_REGISTRY)
@@ -139,12 +138,16 @@ def test_an_option_shared_by_commands_shows_each_its_own_part(cli: CliRunner) ->
         dashboard
     )
     assert "  only with --watch: --interval\n" in dashboard
-    # repair's --force is not the kill's; reserve's --timeout has no part of its own: all of it.
+    # repair's --force is not the kill's; reserve's --timeout and --dry-run go with --kill.
     assert (
         "  --force                   also move what is no registry\n" in cli("repair", "-h").stdout
     )
-    assert f"\n  --timeout S               {OPTIONS['timeout'].help[:40]}" in (
-        cli("reserve", "-h").stdout
+    reserve = cli("reserve", "-h").stdout
+    assert "\n  --timeout S               with --kill: send SIGTERM, wait up to S" in reserve
+    assert "\n  --dry-run                 with --kill: show who would be signalled" in reserve
+    assert "prune" not in reserve
+    assert "  --dry-run                 show what would be removed, and change nothing\n" in (
+        cli("prune", "-h").stdout
     )
 
 

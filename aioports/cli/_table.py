@@ -213,7 +213,7 @@ OPTIONS: dict[str, Option] = {
                "the app: stored with a new port; picks entries to list, release, clean up",
                empty_is_none=True),
         Option("worktree", "--worktree", "NAME",
-               "the worktree, likewise; ensure, port, env: a folder of the checkout",
+               "the worktree, likewise; ensure, port, env, run: a folder of the checkout",
                empty_is_none=True),
         Option("service", "--service", "NAME", "the service name, likewise",
                empty_is_none=True),
@@ -232,11 +232,12 @@ OPTIONS: dict[str, Option] = {
                "as root, also end another user's process"),
         Option("yes", "--yes", None, "do not ask", short="-y"),
         Option("timeout", "--timeout", "S",
-               "kill-port: send SIGTERM, wait up to S seconds for the port to be free, then "
-               "SIGKILL; wait: give up after S seconds (default 60)",
+               "kill-port, reserve --kill: send SIGTERM, wait up to S seconds for the port to "
+               "be free, then SIGKILL; wait: give up after S seconds (default 60)",
                seconds=True),
         Option("dry_run", "--dry-run", None,
-               "show what would be done (who would be signalled, what pruned); change nothing"),
+               "kill-port, reserve --kill: show who would be signalled, and change nothing; "
+               "prune: show what would be removed, and change nothing"),
         Option("registry", "--registry", "PATH",
                "the registry file (instead of $AIOPORTS_REGISTRY)", everywhere=True),
         Option("lock_timeout", "--lock-timeout", "S",
