@@ -119,7 +119,21 @@ async def call(
         assert result.structured_content is None  # a bare array is no structured content
     schema = "error" if error else TOOLS[tool].command.schema
     validate(schema, document)
+    if not error:  # the SDK's client checked the output schema too, where there is one
+        await _check_output(tool, document)
     return document
+
+
+async def _check_output(tool: str, document: Any) -> None:
+    """The document matches the tool's listed output schema on its own, with no other schema
+    to resolve its ``$ref``s from; a tool without one returns no object."""
+    from aioports.cli._mcp import output_schema
+
+    schema = await anyio.to_thread.run_sync(output_schema, TOOLS[tool])  # reads files
+    if schema is None:
+        assert not isinstance(document, dict)
+        return
+    jsonschema.Draft202012Validator(schema).validate(document)
 
 
 async def cli(runner: CliRunner, *args: str, code: int = 0) -> Any:
@@ -213,6 +227,16 @@ async def test_lists_every_tool_with_its_input_schema(runner: CliRunner) -> None
     probe = by_name["probe"]
     assert probe.annotations is not None
     assert probe.annotations.read_only_hint is True
+    # Output schemas: every tool whose document is an object, bundled into one document.
+    assert by_name["list"].output_schema is None  # a bare array: text content only
+    for tool in listed:
+        if tool.name != "list":
+            assert tool.output_schema is not None, tool.name
+            assert tool.output_schema["type"] == "object"
+            jsonschema.Draft202012Validator.check_schema(tool.output_schema)
+            assert "urn:aioports:schema:process" not in str(tool.output_schema) or (
+                "aioports-process" in tool.output_schema["$defs"]
+            )
 
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "guides" / "agents.md"

@@ -14,6 +14,8 @@ without it ``aioports mcp`` says which extra to install (exit 1), never a traceb
 
 from __future__ import annotations
 
+import functools
+
 from ._errors import CliError, UsageError
 from ._results import Result
 
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from mcp.server.lowlevel import Server
-    from mcp.types import CallToolResult, Tool
+    from mcp.types import CallToolResult, ListToolsResult, Tool
 
     from ._context import Context
     from ._mcp_tools import Tool as Spec
@@ -102,12 +104,11 @@ def server(common: Sequence[str]) -> Server[Any]:
     from mcp.server.lowlevel import Server
 
     from .._version import __version__
-    from ._mcp_tools import TOOLS, run_tool
-
-    listing = types.ListToolsResult(tools=[_listed(tool) for tool in TOOLS.values()])
+    from ._mcp_tools import run_tool
 
     async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
-        return listing
+        # In a worker thread: the first listing reads the schema files.
+        return await anyio.to_thread.run_sync(_listing)
 
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> CallToolResult:
         arguments = params.arguments or {}
@@ -131,6 +132,16 @@ async def _serve_stdio(common: Sequence[str]) -> None:
         await tools.run(read, write, tools.create_initialization_options())
 
 
+@functools.cache
+def _listing() -> ListToolsResult:
+    """``tools/list``'s answer, built once."""
+    from mcp import types
+
+    from ._mcp_tools import TOOLS
+
+    return types.ListToolsResult(tools=[_listed(tool) for tool in TOOLS.values()])
+
+
 def _listed(tool: Spec) -> Tool:
     """A tool as ``tools/list`` shows it: name, description, input schema, hints."""
     from mcp import types
@@ -145,8 +156,22 @@ def _listed(tool: Spec) -> Tool:
         name=tool.name,
         description=tool.description,
         input_schema=tool.input_schema(),
+        output_schema=output_schema(tool),
         annotations=annotations,
     )
+
+
+def output_schema(tool: Spec) -> dict[str, Any] | None:
+    """What the tool's structured content matches when it succeeds: its command's schema,
+    bundled into one document; None for a command whose document is no object (``list``'s
+    array is text only). A failure's content is the error document (``isError``)."""
+    from ._schema import bundled
+
+    schema = bundled(tool.command.schema)
+    if schema.get("type", "object") != "object":
+        return None
+    # Every alternative of a oneOf is an object already; MCP wants the root to say so.
+    return {"type": "object", **schema}
 
 
 def tool_result(result: Result) -> CallToolResult:

@@ -12,7 +12,10 @@ if TYPE_CHECKING:
 
     from ._context import Context
 
-__all__ = ("SchemaList", "SchemaShown", "schema", "schema_names")
+__all__ = ("SchemaList", "SchemaShown", "bundled", "load", "schema", "schema_names")
+
+#: how a schema names another: ``urn:aioports:schema:process`` is ``schemas/process.json``
+URN = "urn:aioports:schema:"
 
 
 def _folder() -> Any:
@@ -33,9 +36,45 @@ def schema(ctx: Context) -> Result:
         return SchemaList(names)
     if name not in names:
         raise UsageError(f"no schema named {name!r}; the schemas are: {', '.join(names)}")
+    return SchemaShown(name, load(name))
+
+
+def load(name: str) -> dict[str, Any]:
+    """The shipped schema ``name``, as its file has it."""
     import orjson
 
-    return SchemaShown(name, orjson.loads(_folder().joinpath(f"{name}.json").read_bytes()))
+    document: dict[str, Any] = orjson.loads(_folder().joinpath(f"{name}.json").read_bytes())
+    return document
+
+
+def bundled(name: str) -> dict[str, Any]:
+    """Schema ``name`` with every schema it refers to, transitively, embedded under its
+    ``$defs`` with their own ``$id`` (JSON Schema 2020-12's bundling): one document in which
+    every ``$ref`` resolves, as an MCP client's output schema must. The files keep
+    one copy of each record (``process``, ``allocation``, ...) and refer to it."""
+    root = load(name)
+    embedded: dict[str, dict[str, Any]] = {}
+    pending = [root]
+    while pending:
+        for ref in _refs(pending.pop()):
+            other = ref.removeprefix(URN).partition("#")[0] if ref.startswith(URN) else name
+            if other != name and other not in embedded:
+                embedded[other] = load(other)
+                pending.append(embedded[other])
+    if embedded:
+        defs = {f"aioports-{other}": schema for other, schema in sorted(embedded.items())}
+        root["$defs"] = {**root.get("$defs", {}), **defs}
+    return root
+
+
+def _refs(node: object) -> list[str]:
+    """Every ``$ref`` in ``node``, however deep."""
+    if isinstance(node, dict):
+        found = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return found + [ref for value in node.values() for ref in _refs(value)]
+    if isinstance(node, list):
+        return [ref for value in node for ref in _refs(value)]
+    return []
 
 
 class SchemaList(Result):
