@@ -122,7 +122,7 @@ class CliRunner:
         stdout = _Bytes(terminal="stdout" in terminal)
         stderr = _Bytes(terminal="stderr" in terminal)
         with self.monkeypatch.context() as patch:
-            # argparse sizes its help to the terminal; a pipe gets the 80-column fallback.
+            # A terminal's size, for what asks for it (the help is 80 columns whatever it says).
             variables: dict[str, str | None] = {"COLUMNS": "80", "LINES": "24"}
             variables |= _environment(self.registry, self.range) | dict(env or {})
             for key, value in variables.items():
