@@ -57,6 +57,9 @@ ALLOCATOR = textwrap.dedent(
 )
 
 
+DOORS = ("async", "sync")
+
+
 def _run_allocators(
     registry: Path, workers: int, spans: list[tuple[int, int, int]]
 ) -> list[list[int]]:
@@ -84,9 +87,6 @@ def _run_allocators(
         for proc in procs:
             reap(proc)
     return ports
-
-
-DOORS = ("async", "sync")
 
 
 async def test_ten_processes_never_share_a_port_and_share_a_narrow_range_exactly(
