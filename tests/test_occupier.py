@@ -46,6 +46,7 @@ from aioports._identity import (
 from aioports._occupier import identity_of, occupiers_by_port, refusal
 from aioports._records import replace
 from aioports._sockets import netlink_table, psutil_table
+from aioports._takeover import FIRST_PAUSE, next_pause
 
 HOSTS = ["127.0.0.1", "::1"]
 BAD_PORTS = [0, -1, 70000, "abc", 3.5, True, None]
@@ -440,3 +441,20 @@ def test_kill_result_to_dict() -> None:
     assert data["killed"] is True
     assert data["pids"] == [7]
     assert data["occupiers"] == [occupier.to_dict()]
+
+
+def test_waiting_for_an_exit_looks_often_at_first_and_never_more_than_a_tenth_late() -> None:
+    # A polite holder is seen a few milliseconds after it exits; one that takes seconds is
+    # seen at most 10% late; waiting out the 3 s default grace takes about 40 looks (at a
+    # fixed 20 ms, 150: each a worker-thread round trip and a look at every process).
+    waited, pause, looks = 0.0, FIRST_PAUSE, 0
+    first: list[float] = []
+    while waited < 3.0:
+        assert pause <= max(0.02, waited * 0.1) + 1e-12, (waited, pause)
+        if len(first) < 7:
+            first.append(pause)
+        waited += pause
+        looks += 1
+        pause = next_pause(pause, waited)
+    assert first == [0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.02]
+    assert 30 <= looks <= 50
