@@ -120,8 +120,9 @@ def spawn(
     Afterwards SIGKILLs the child and the processes it forked, each only if it is still the
     very process that was started (PID and start time), and reaps the child.
     """
+    # -I -S: the listeners need nothing but the standard library, so no site-packages to set up.
     proc = subprocess.Popen(
-        [sys.executable, "-c", _PRELUDE + textwrap.dedent(code), host, str(port)]
+        [sys.executable, "-I", "-S", "-c", _PRELUDE + textwrap.dedent(code), host, str(port)]
         + ([] if user is None else [str(user)]),
         stdout=subprocess.PIPE,
         text=True,

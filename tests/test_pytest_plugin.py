@@ -102,11 +102,11 @@ INNER_ARGS = ("-q", "--assert=plain")
 
 def _pytest(folder: Path, env: dict[str, str], workers: int) -> subprocess.Popen[str]:
     """``pytest -n WORKERS`` in ``folder``; 0 workers: one process, without xdist."""
-    xdist = ["-n", str(workers)] if workers else ["-p", "no:xdist"]
+    xdist = ["-p", "xdist", "-n", str(workers)] if workers else []
     return subprocess.Popen(
-        [sys.executable, "-m", "pytest", *xdist, *INNER_ARGS, str(folder)],
+        [sys.executable, "-m", "pytest", "-p", "aioports", *xdist, *INNER_ARGS, str(folder)],
         cwd=folder,
-        env={**os.environ, **env},
+        env={**os.environ, **env, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
