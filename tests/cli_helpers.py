@@ -241,7 +241,7 @@ def _registry() -> referencing.Registry[Any]:
     resources_ = [
         (schema["$id"], referencing.Resource.from_contents(schema)) for schema in schemas().values()
     ]
-    return referencing.Registry().with_resources(resources_)
+    return referencing.Registry().with_resources(resources_).crawl()
 
 
 def assert_usage_error(args: Sequence[str], done: Result, *, json_mode: bool) -> None:
@@ -257,8 +257,13 @@ def assert_usage_error(args: Sequence[str], done: Result, *, json_mode: bool) ->
 
 def validate(name: str, document: Any) -> None:
     """Fail unless ``document`` matches the shipped schema ``name``."""
-    validator = jsonschema.Draft202012Validator(schemas()[name], registry=_registry())
-    validator.validate(document)
+    _validator(name).validate(document)
+
+
+@functools.cache
+def _validator(name: str) -> jsonschema.Draft202012Validator:
+    # One per schema: it keeps what it resolved of the references (half the cost of a check).
+    return jsonschema.Draft202012Validator(schemas()[name], registry=_registry())
 
 
 # Imports everything as root (the interpreter's files may be closed to others), then becomes

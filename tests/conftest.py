@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import repos
 from blockbuster import BlockBuster, blockbuster_ctx
 
 import aioports
@@ -56,6 +57,11 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             return path if path in ONE_WORKER else nodeid
 
     return Scheduling(config, log)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _repository_templates(tmp_path_factory: pytest.TempPathFactory) -> None:
+    repos.Templates.root = tmp_path_factory.mktemp("repos")
 
 
 @pytest.fixture

@@ -12,48 +12,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from repos import git, make_repo, needs_git
 
 from aioports import ConfigError, InvalidArgumentError, ManifestError
 from aioports._project import Project, find_project
-
-GIT = shutil.which("git")
-needs_git = pytest.mark.skipif(GIT is None, reason="git is not installed")
-
-
-@pytest.fixture
-def git_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """git's environment: no system or user configuration of this machine."""
-    home = tmp_path / "home"
-    home.mkdir()
-    env = {
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "HOME": str(home),
-        "XDG_CONFIG_HOME": str(home / ".config"),
-        "PATH": os.environ.get("PATH", ""),
-        "LC_ALL": "C",
-    }
-    return env
-
-
-def git(env: dict[str, str], cwd: Path, *args: str) -> str:
-    assert GIT is not None
-    done = subprocess.run(
-        [GIT, "-c", "user.name=Test", "-c", "user.email=test@example.invalid",
-         "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false", *args],
-        cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=60,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
-
-
-def make_repo(env: dict[str, str], folder: Path, *, commit: bool = True) -> Path:
-    folder.mkdir(parents=True)
-    git(env, folder, "init", "-q")
-    if commit:
-        (folder / "README").write_text("hello\n")
-        git(env, folder, "add", "README")
-        git(env, folder, "commit", "-q", "-m", "first")
-    return folder.resolve()
 
 
 def _write(path: Path, text: str) -> Path:
@@ -63,8 +25,8 @@ def _write(path: Path, text: str) -> Path:
 
 
 @needs_git
-def test_the_main_checkout(git_env: dict[str, str], tmp_path: Path) -> None:
-    repo = make_repo(git_env, tmp_path / "shop")
+def test_the_main_checkout(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "shop")
     project = find_project(repo)
     assert project == Project(
         root=repo, app="shop", worktree=str(repo), branch="main", manifest=None,
@@ -76,17 +38,19 @@ def test_the_main_checkout(git_env: dict[str, str], tmp_path: Path) -> None:
 
 
 @needs_git
-def test_a_fresh_repository_without_commits(git_env: dict[str, str], tmp_path: Path) -> None:
-    repo = make_repo(git_env, tmp_path / "new", commit=False)
+def test_a_fresh_repository_without_commits(tmp_path: Path) -> None:
+    repo = tmp_path / "new"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
     project = find_project(repo)
     assert (project.branch, project.worktree, project.app) == ("main", str(repo), "new")
 
 
 @needs_git
-def test_linked_worktrees_are_keys_of_their_own(git_env: dict[str, str], tmp_path: Path) -> None:
-    repo = make_repo(git_env, tmp_path / "shop")
-    git(git_env, repo, "worktree", "add", "-q", "-b", "feature/x", str(tmp_path / "wt-x"))
-    git(git_env, repo, "worktree", "add", "-q", "-b", "fix", str(tmp_path / "wt-fix"))
+def test_linked_worktrees_are_keys_of_their_own(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "shop")
+    git(repo, "worktree", "add", "-q", "-b", "feature/x", str(tmp_path / "wt-x"))
+    git(repo, "worktree", "add", "-q", "-b", "fix", str(tmp_path / "wt-fix"))
     main = find_project(repo)
     linked = find_project(tmp_path / "wt-x")
     other = find_project(tmp_path / "wt-fix")
@@ -99,34 +63,32 @@ def test_linked_worktrees_are_keys_of_their_own(git_env: dict[str, str], tmp_pat
 
 
 @needs_git
-def test_switching_branches_keeps_the_worktree(git_env: dict[str, str], tmp_path: Path) -> None:
-    repo = make_repo(git_env, tmp_path / "shop")
-    git(git_env, repo, "worktree", "add", "-q", "-b", "feature", str(tmp_path / "wt"))
+def test_switching_branches_keeps_the_worktree(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "shop")
+    git(repo, "worktree", "add", "-q", "-b", "feature", str(tmp_path / "wt"))
     before = find_project(repo), find_project(tmp_path / "wt")
-    git(git_env, repo, "switch", "-q", "-c", "other")
-    git(git_env, tmp_path / "wt", "switch", "-q", "-c", "feature-2")
+    git(repo, "switch", "-q", "-c", "other")
+    git(tmp_path / "wt", "switch", "-q", "-c", "feature-2")
     after = find_project(repo), find_project(tmp_path / "wt")
     assert [p.worktree for p in after] == [p.worktree for p in before]
     assert [p.branch for p in after] == ["other", "feature-2"]
 
 
 @needs_git
-def test_a_detached_head_has_no_branch_but_its_commit(
-    git_env: dict[str, str], tmp_path: Path
-) -> None:
-    repo = make_repo(git_env, tmp_path / "shop")
-    git(git_env, repo, "switch", "-q", "--detach", "HEAD")
+def test_a_detached_head_has_no_branch_but_its_commit(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "shop")
+    git(repo, "switch", "-q", "--detach", "HEAD")
     project = find_project(repo)
     assert project.branch is None
-    assert project.commit == git(git_env, repo, "rev-parse", "HEAD")
+    assert project.commit == git(repo, "rev-parse", "HEAD").strip()
     assert project.worktree == str(repo)
 
 
 @needs_git
-def test_a_worktree_of_a_bare_repository(git_env: dict[str, str], tmp_path: Path) -> None:
-    repo = make_repo(git_env, tmp_path / "source")
-    git(git_env, tmp_path, "clone", "-q", "--bare", str(repo), "shop.git")
-    git(git_env, tmp_path / "shop.git", "worktree", "add", "-q", str(tmp_path / "wt"), "main")
+def test_a_worktree_of_a_bare_repository(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "source")
+    git(tmp_path, "clone", "-q", "--bare", str(repo), "shop.git")
+    git(tmp_path / "shop.git", "worktree", "add", "-q", str(tmp_path / "wt"), "main")
     project = find_project(tmp_path / "wt")
     assert (project.app, project.branch, project.linked) == ("shop", "main", True)
     # Inside the bare repository itself there is no checkout: the folder's name.
@@ -135,10 +97,10 @@ def test_a_worktree_of_a_bare_repository(git_env: dict[str, str], tmp_path: Path
 
 
 @needs_git
-def test_without_the_git_binary(git_env: dict[str, str], tmp_path: Path) -> None:
+def test_without_the_git_binary(tmp_path: Path) -> None:
     """The same answers from a process that cannot run git at all (PATH has no git)."""
-    repo = make_repo(git_env, tmp_path / "shop")
-    git(git_env, repo, "worktree", "add", "-q", "-b", "feature/y", str(tmp_path / "wt"))
+    repo = make_repo(tmp_path / "shop")
+    git(repo, "worktree", "add", "-q", "-b", "feature/y", str(tmp_path / "wt"))
     empty = tmp_path / "no-binaries"
     empty.mkdir()
     code = (
