@@ -1,4 +1,5 @@
-"""The pytest plugin, run for real: pytest (-n 2 and not) in subprocesses on a tiny shared range."""
+"""The pytest plugin, run for real: pytest -n 2 in subprocesses, and plain runs in this process
+(pytester), on tiny shared ranges."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import anyio
@@ -83,15 +85,19 @@ FAILING_TEST = textwrap.dedent(
 )
 
 
-def _write_suite(folder: Path, copies: int, ini_range: str | None) -> None:
+def _suite(copies: int) -> dict[str, str]:
+    """``copies`` files of :data:`INNER_TESTS` and one failing test: file name -> code."""
+    files = {f"test_ports_{i}.py": INNER_TESTS.replace("{i}", str(i)) for i in range(copies)}
+    return files | {"test_failing.py": FAILING_TEST}
+
+
+def _write_suite(folder: Path, copies: int, ini_range: str) -> None:
     folder.mkdir(parents=True)
-    ini = "[pytest]\naddopts = -p no:cacheprovider\n"
-    if ini_range is not None:
-        ini += f"aioports_range = {ini_range}\n"
-    (folder / "pytest.ini").write_text(ini)
-    for i in range(copies):
-        (folder / f"test_ports_{i}.py").write_text(INNER_TESTS.replace("{i}", str(i)))
-    (folder / "test_failing.py").write_text(FAILING_TEST)
+    (folder / "pytest.ini").write_text(
+        f"[pytest]\naddopts = -p no:cacheprovider\naioports_range = {ini_range}\n"
+    )
+    for name, code in _suite(copies).items():
+        (folder / name).write_text(code)
 
 
 # Without assertion rewriting, which would rewrite every module of every installed plugin
@@ -101,10 +107,10 @@ INNER_ARGS = ("-q", "--assert=plain")
 
 
 def _pytest(folder: Path, env: dict[str, str], workers: int) -> subprocess.Popen[str]:
-    """``pytest -n WORKERS`` in ``folder``; 0 workers: one process, without xdist."""
-    xdist = ["-p", "xdist", "-n", str(workers)] if workers else []
+    """``pytest -n WORKERS`` in ``folder``, with only the plugins it uses."""
+    plugins = ("-p", "aioports", "-p", "xdist")
     return subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "aioports", *xdist, *INNER_ARGS, str(folder)],
+        [sys.executable, "-m", "pytest", *plugins, "-n", str(workers), *INNER_ARGS, str(folder)],
         cwd=folder,
         env={**os.environ, **env, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
         stdout=subprocess.PIPE,
@@ -126,39 +132,54 @@ def _registry_ports(registry: Path) -> list[int]:
 
 def test_xdist_workers_and_another_run_get_distinct_ports_and_release_them(
     tmp_path: Path,
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    no_blocking_calls_on_the_loop: BlockBuster,
 ) -> None:
     """Two runs at once (two worktrees) share one registry and one range of 6 ports: the two
-    workers of ``pytest -n 2`` and a plain ``pytest``, each holding two ports per test, take
-    the whole range at peak. One run reads the range from its ini file, the other from
-    ``$AIOPORTS_RANGE``."""
+    workers of ``pytest -n 2`` in processes of their own, and a plain run in this process
+    (pytester's, started once the other run holds ports), each holding two ports per test:
+    together they take the whole range. One run reads the range from its ini file, the other
+    from ``$AIOPORTS_RANGE``."""
     start = free_block(6)
     span = f"{start}-{start + 5}"
     registry = tmp_path / "state" / "registry.json"
     logs = {name: tmp_path / f"{name}.log" for name in ("worktree-a", "worktree-b")}
     _write_suite(tmp_path / "worktree-a", copies=3, ini_range=span)
-    _write_suite(tmp_path / "worktree-b", copies=3, ini_range=None)
-    envs = {
-        "worktree-a": {"AIOPORTS_REGISTRY": str(registry), "PORTS_LOG": str(logs["worktree-a"])},
-        "worktree-b": {
+    xdist_run = _pytest(
+        tmp_path / "worktree-a",
+        {"AIOPORTS_REGISTRY": str(registry), "PORTS_LOG": str(logs["worktree-a"])},
+        workers=2,
+    )
+    try:
+        _wait_for_a_port(logs["worktree-a"], xdist_run)
+        for name, value in {
             "AIOPORTS_REGISTRY": str(registry),
             "AIOPORTS_RANGE": span,
             "PORTS_LOG": str(logs["worktree-b"]),
-        },
-    }
-    workers = {"worktree-a": 2, "worktree-b": 0}
-    runs = [_pytest(tmp_path / name, env, workers[name]) for name, env in envs.items()]
-    try:
-        outputs = [_finish(proc) for proc in runs]
+        }.items():
+            monkeypatch.setenv(name, value)
+        plain_run = run_suite(pytester, no_blocking_calls_on_the_loop, _suite(copies=3))
+        xdist_out = _finish(xdist_run)
     finally:
-        for proc in runs:
-            reap(proc)
-    assert all("6 passed" in out for out in outputs), outputs
-    for name, log in logs.items():  # each run got its ports from its own source of the range
-        used = [line.split() for line in log.read_text().splitlines()]
-        assert len(used) == 12
+        reap(xdist_run)
+    assert "6 passed" in xdist_out, xdist_out
+    plain_run.assert_outcomes(passed=6, failed=1)  # the one failing test, nothing else
+    for name, processes in (("worktree-a", 2), ("worktree-b", 1)):
+        used = [line.split() for line in logs[name].read_text().splitlines()]
+        assert len(used) == 12  # each run got its ports from its own source of the range
         assert {int(port) for _, port in used} <= set(range(start, start + 6))
-        assert len({pid for pid, _ in used}) == max(workers[name], 1)
+        assert len({pid for pid, _ in used}) == processes
     assert _registry_ports(registry) == []
+
+
+def _wait_for_a_port(log: Path, run: subprocess.Popen[str]) -> None:
+    """Until a test of ``run`` has logged a port it holds."""
+    deadline = time.monotonic() + 60
+    while not (log.exists() and log.read_text()):
+        assert run.poll() is None, "the run ended before it held a port"
+        assert time.monotonic() < deadline, "the run held no port within 60 s"
+        time.sleep(0.01)
 
 
 ASYNC_TEST = textwrap.dedent(
