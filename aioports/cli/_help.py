@@ -29,8 +29,13 @@ AIOPORTS_CONFIG (settings file), NO_COLOR (plain output), AIOPORTS_DEBUG=1 (trac
 """
 
 # What -q prints where it is not "only the value".
-_QUIET_OTHERWISE = {"probe": "nothing"}
+_QUIET_OTHERWISE = {"probe": "nothing", "run": "no 'is up' line on stderr"}
 _JSON = "one JSON document on stdout"
+# What --json does where it is not _JSON; None: the command refuses it (cli/_mcp.py).
+_JSON_OTHERWISE: dict[str, str | None] = {
+    "run": "only a failure of run itself, as one JSON document",
+    "mcp": None,
+}
 _HELP = "show this help"
 _SEE_ALSO = "See also: aioports --help (every command), and docs/cli.md, the CLI reference."
 
@@ -65,7 +70,10 @@ def help_text(command: Command | None = None) -> str:
     for option in OPTIONS.values():
         if option.everywhere:
             lines.append(_row(_usage(option, short=True), option.help))
-    lines.append(_row("--json", _JSON))
+    json_otherwise = "; ".join(
+        f"{name}: {'refused' if what is None else what}" for name, what in _JSON_OTHERWISE.items()
+    )
+    lines.append(_row("--json", f"{_JSON} ({json_otherwise})"))
     quiet = ", ".join(c.name for c in COMMANDS if c.quiet)
     otherwise = "; ".join(f"{name}: {what}" for name, what in _QUIET_OTHERWISE.items())
     lines.append(_row("-q, --quiet", f"print only the value ({quiet}; {otherwise})"))
@@ -99,7 +107,10 @@ def _command_help(command: Command) -> str:
     for option in OPTIONS.values():
         if option.everywhere:
             lines += _wrapped(_usage(option, short=True), option.help)
-    lines += [*_wrapped("--json", _JSON), *_wrapped("-h, --help", _HELP)]
+    json_help = _JSON_OTHERWISE.get(command.name, _JSON)
+    if json_help is not None:
+        lines += _wrapped("--json", json_help)
+    lines += _wrapped("-h, --help", _HELP)
     lines += ["", "example:", f"  aioports {command.example}", "", *_fill(_SEE_ALSO.split())]
     return "\n".join(lines) + "\n"
 

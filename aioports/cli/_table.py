@@ -206,11 +206,14 @@ OPTIONS: dict[str, Option] = {
     for option in (
         Option(
             "range", "--range", "START-END",
-            "the range to allocate from; alone, show the default range",
+            "the range to allocate from; alone, show the default range; ensure, port, env, "
+            "run: the range a new named port comes from; run --once: that of its port",
             optional_value=True, alone="range",
         ),
         Option("app", "--app", "APP",
-               "the app: stored with a new port; picks entries to list, release, clean up",
+               "the app: stored with a new port; picks entries to list, release, clean up; "
+               "ensure, port, env, run: the app the named port is for (default: this "
+               "project's name)",
                empty_is_none=True),
         Option("worktree", "--worktree", "NAME",
                "the worktree, likewise; ensure, port, env, run: a folder of the checkout",
