@@ -13,7 +13,9 @@ script's server, ``npm run``'s node, a reloader's worker), and no grandchild is 
 the port: :meth:`Group.wait` ends whatever is left of the group once the child has exited.
 On a terminal the child's group becomes the foreground group, so that the child reads the
 terminal and Ctrl-C reaches it directly, as a shell runs a job; the wrapper takes the terminal
-back afterwards. A process that leaves the group (``setsid``, a daemon) escapes all this.
+back afterwards. Ctrl-C and Ctrl-Z reach the child's group only, so when the child stops the
+wrapper stops itself, and the shell sees its job stopped; ``fg`` continues both. A process
+that leaves the group (``setsid``, a daemon) escapes all this.
 
 The wrapper is the child's subreaper (Linux): what the child leaves behind when it exits is
 re-parented to the wrapper, not to PID 1, and reaped here. Where PID 1 reaps nobody (a
@@ -57,6 +59,14 @@ def _terminal() -> int | None:
     except OSError:
         pass
     return None
+
+
+def _foreground(fd: int) -> int | None:
+    """The terminal's foreground process group, if it still has one."""
+    try:
+        return os.tcgetpgrp(fd)
+    except OSError:
+        return None
 
 
 def _give_terminal(fd: int, pgid: int) -> None:
@@ -207,7 +217,8 @@ class Group:
             signal.signal(sig, handler)  # type: ignore[arg-type]
         self._previous.clear()
         if self._terminal is not None:
-            _give_terminal(self._terminal, os.getpgrp())
+            if _foreground(self._terminal) == self.pid:  # not when it went on in the background
+                _give_terminal(self._terminal, os.getpgrp())
             self._terminal = None
 
     def _forward(self, signum: int, frame: object) -> None:
@@ -242,7 +253,13 @@ class Group:
         :return: the child's exit code, or 128 + N when a signal N ended it
         """
         try:
-            _, status = os.waitpid(self.pid, 0)
+            # On a terminal, also hear of the child stopping (Ctrl-Z): see _suspend.
+            options = 0 if self._terminal is None else os.WUNTRACED
+            while True:
+                _, status = os.waitpid(self.pid, options)
+                if not os.WIFSTOPPED(status):
+                    break
+                self._suspend()
             self._waited = True
             self._end_the_rest()
         finally:
@@ -250,6 +267,21 @@ class Group:
                 self._killer.cancel()
             self.restore()
         return exit_code(status)
+
+    def _suspend(self) -> None:
+        """The child stopped (Ctrl-Z on the terminal): stop this process too, as a shell's job
+        stops whole, so that the shell sees the job stopped and takes its terminal back.
+        Once continued (``fg``, ``bg``), continue the group, and hand it the terminal again
+        if this process has it (``fg``). SIGTSTP, not SIGSTOP: where no shell could continue
+        this process (an orphaned group) the kernel discards it, and the child goes on."""
+        terminal = self._terminal
+        assert terminal is not None
+        if _foreground(terminal) == self.pid:  # never take it from anyone else (after bg)
+            _give_terminal(terminal, os.getpgrp())
+        os.kill(os.getpid(), signal.SIGTSTP)  # here until continued
+        if _foreground(terminal) == os.getpgrp():
+            _give_terminal(terminal, self.pid)
+        self.signal(signal.SIGCONT)
 
     def _end_the_rest(self) -> None:
         """SIGTERM whatever the child left running in its group; SIGKILL after the grace."""

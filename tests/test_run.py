@@ -6,6 +6,8 @@ import contextlib
 import json
 import os
 import re
+import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -15,6 +17,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 from cli_helpers import EXECUTABLE, CliRunner, Executable, assert_usage_error, validate
 from helpers import free_block
@@ -383,21 +386,10 @@ def test_a_held_service_port_names_its_holder(run_cli: Executable, shop: Path) -
 def test_on_a_terminal_the_child_reads_it_and_gets_ctrl_c(run_cli: Executable) -> None:
     """The child's group is the terminal's foreground group while it runs: it may read the
     terminal (no SIGTTIN), and Ctrl-C typed there reaches it."""
-    import pty
-
     script = "import time; print('got', input(), flush=True); time.sleep(600)"
-    leader, follower = pty.openpty()
-    proc = subprocess.Popen(
-        [EXECUTABLE, "run", "--once", "-q", "--", sys.executable, "-c", script],
-        env=run_cli.env(),
-        stdin=follower,
-        stdout=follower,
-        stderr=follower,
-        start_new_session=True,
-        preexec_fn=lambda: fcntl_ioctl_tiocsctty(0),
-        text=True,
+    proc, leader = _on_a_terminal(
+        [EXECUTABLE, "run", "--once", "-q", "--", sys.executable, "-c", script], run_cli.env()
     )
-    os.close(follower)
     try:
         os.write(leader, b"hello\n")
         seen = b""
@@ -413,6 +405,99 @@ def test_on_a_terminal_the_child_reads_it_and_gets_ctrl_c(run_cli: Executable) -
         reap(proc)
         os.close(leader)
     assert allocations(run_cli.registry) == []
+
+
+JOB = """
+import os, sys
+print("ready", os.getpid(), os.getppid(), flush=True)
+for line in sys.stdin:
+    print("got", line.strip(), flush=True)
+"""
+
+
+def test_ctrl_z_stops_the_job_and_fg_continues_it(run_cli: Executable) -> None:
+    """In an interactive shell, Ctrl-Z stops the child and the wrapper with it: the shell
+    gets its prompt (and the terminal) back; ``fg`` gives both back to the child, which goes
+    on reading the terminal; Ctrl-C then ends it."""
+    import shlex
+
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("bash is not installed")
+    env = {**run_cli.env(), "PS1": "$ ", "HISTFILE": ""}  # HISTFILE empty: no history saved
+    shell, leader = _on_a_terminal([bash, "--norc", "--noprofile", "-i"], env)
+    terminal = _Terminal(leader)
+    ours: list[psutil.Process] = []
+    try:
+        command = [EXECUTABLE, "run", "--once", "-q", "--", sys.executable, "-c", JOB]
+        terminal.type(shlex.join(command) + "\n")
+        ready = terminal.expect(rb"ready (\d+) (\d+)")
+        ours = [psutil.Process(int(pid)) for pid in ready.groups()]  # the child, the wrapper
+        terminal.type("\x1a")  # Ctrl-Z
+        terminal.expect(rb"Stopped")
+        terminal.type("echo shell-is-$((40 + 2))\n")
+        terminal.expect(rb"shell-is-42")  # the shell reads the terminal again
+        assert [p.status() for p in ours] == [psutil.STATUS_STOPPED] * 2
+        terminal.type("fg\n")
+        terminal.expect(rb"run --once -q -- ")  # the shell names the job it continues
+        terminal.type("hello\n")
+        terminal.expect(rb"got hello")  # the child reads the terminal again
+        terminal.type("\x03")  # Ctrl-C
+        terminal.expect(rb"\$ $")  # the prompt: the shell has the terminal again
+        terminal.type("echo exit=$?\n")
+        terminal.expect(rb"exit=130")
+        terminal.type("exit\n")
+        assert shell.wait(timeout=30) == 0
+    finally:
+        for process in ours:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                if process.is_running():  # the same process: psutil checks the start time
+                    process.kill()
+        reap(shell)
+        os.close(leader)
+    assert allocations(run_cli.registry) == []
+
+
+class _Terminal:
+    """The leader side of a pty: what a user types, and what the terminal has shown."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.seen = b""
+
+    def type(self, text: str) -> None:
+        os.write(self.fd, text.encode())
+
+    def expect(self, pattern: bytes) -> re.Match[bytes]:
+        """Read until ``pattern`` shows up in what was shown since the last match."""
+        while (found := re.search(pattern, self.seen)) is None:
+            ready, _, _ = select.select([self.fd], [], [], 30)
+            assert ready, f"{pattern!r} did not show up in {self.seen!r}"
+            chunk = os.read(self.fd, 4096)
+            assert chunk, self.seen
+            self.seen += chunk
+        self.seen = self.seen[found.end() :]
+        return found
+
+
+def _on_a_terminal(argv: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], int]:
+    """Start ``argv`` as the leader of a new session on a new pty, its controlling terminal
+    (as a terminal emulator starts its shell); returns it and the pty's other side."""
+    import pty
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        argv,
+        env=env,
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        start_new_session=True,
+        preexec_fn=lambda: fcntl_ioctl_tiocsctty(0),
+        text=True,
+    )
+    os.close(follower)
+    return proc, leader
 
 
 def fcntl_ioctl_tiocsctty(fd: int) -> None:
