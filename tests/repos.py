@@ -36,8 +36,8 @@ def git(cwd: Path, *args: str) -> str:
 class Templates:
     """The repositories :func:`make_repo` copies, one per set of files, each made by git the
     first time this process asks for it (three git runs, about 25 ms of CPU; a copy costs
-    a tenth of that). A copy of a repository is that repository: its commit, its branch,
-    its index (git refreshes the index's file times on its next look)."""
+    about 7 ms). A copy of a repository is that repository: its commit, its branch, its
+    index (git refreshes the index's file times on its next look)."""
 
     #: where they are made: a folder of this process's pytest temp folder (tests/conftest.py)
     root: ClassVar[Path | None] = None
