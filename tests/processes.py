@@ -19,7 +19,9 @@ import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Protocol
 
+import forked
 import psutil
 import pytest
 
@@ -152,7 +154,23 @@ def listener_process(host: str = "127.0.0.1", port: int = 0) -> Iterator[tuple[i
         yield child.pid, child.port
 
 
-def reap(proc: subprocess.Popen[str]) -> None:
+class Started(Protocol):
+    """What :func:`reap` needs of a child: a :class:`subprocess.Popen`, or a
+    :class:`forked.Forked`."""
+
+    def poll(self) -> int | None: ...
+    def send_signal(self, sig: int) -> None: ...
+    def wait(self, timeout: float | None = None) -> int: ...
+
+    @property
+    def stdin(self) -> IO[str] | None: ...
+    @property
+    def stdout(self) -> IO[str] | None: ...
+    @property
+    def stderr(self) -> IO[str] | None: ...
+
+
+def reap(proc: Started) -> None:
     """End a child this test started (SIGKILL if it still runs), wait for it, close its pipes."""
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
@@ -173,7 +191,7 @@ def alive(pid: int) -> bool:
 
 def exited_pid() -> int:
     """The PID of a child that has exited and been reaped (a vanished process)."""
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc = forked.start("pass", stdout=forked.DEVNULL, stderr=forked.DEVNULL)
     proc.wait(timeout=30)
     return proc.pid
 
@@ -208,11 +226,7 @@ def registry_locked_elsewhere(registry: Path, seconds: float = 600) -> Iterator[
     """Another process holds the registry's lock for ``seconds`` (or until the block ends)."""
     registry.parent.mkdir(parents=True, exist_ok=True)
     lock_path = registry.with_name(registry.name + ".lock")
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(lock_path), str(seconds)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    holder = forked.start(HOLD_LOCK, str(lock_path), str(seconds))
     try:
         assert holder.stdout is not None
         assert holder.stdout.readline().strip() == "locked"

@@ -1,16 +1,17 @@
-"""Real processes fighting over one registry file."""
+"""Real processes fighting over one registry file (forked from a zygote that has imported
+aioports: tests/forked.py)."""
 
 from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
 
+import forked
 import orjson
+from forked import DEVNULL
 from helpers import free_block
 from processes import reap
 
@@ -67,13 +68,7 @@ def _run_allocators(
     they got, per span."""
     args = [str(n) for span in spans for n in span]
     procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", ALLOCATOR, str(registry), DOORS[n % 2], str(n), *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for n in range(workers)
+        forked.start(ALLOCATOR, str(registry), DOORS[n % 2], str(n), *args) for n in range(workers)
     ]
     ports: list[list[int]] = [[] for _ in spans]
     try:
@@ -152,12 +147,7 @@ async def test_sigkill_mid_write_never_tears_the_registry(registry_path: Path) -
         rounds += 1
         assert rounds <= 15, f"only {proven} of {rounds - 1} rounds killed a writer mid-write"
         procs = [
-            subprocess.Popen(
-                [sys.executable, "-c", CHURN, str(registry_path), str(start), str(start + 39)],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                text=True,
-            )
+            forked.start(CHURN, str(registry_path), str(start), str(start + 39), stderr=DEVNULL)
             for _ in range(3)
         ]
         try:

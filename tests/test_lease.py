@@ -3,12 +3,11 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import anyio
+import forked
 import pytest
 from helpers import bindable, free_block
 from processes import reap, registry_locked_elsewhere
@@ -150,11 +149,7 @@ async def test_a_killed_lease_owner_gives_the_port_back(
     manager: PortManager, registry_path: Path, hold: bool
 ) -> None:
     start = free_block(1)
-    proc = subprocess.Popen(
-        [sys.executable, "-c", OWNER, str(registry_path), str(start), "1" if hold else "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    proc = forked.start(OWNER, str(registry_path), str(start), "1" if hold else "0")
     try:
         assert proc.stdout is not None
         assert int(proc.stdout.readline()) == start

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import textwrap
 
+import forked
 import pytest
-from processes import run_python
 
 # Puts a listening socket (or, with argv[1] == "pipe", a pipe) on fd 3, sets the variables as
 # argv[2:] say (NAME=VALUE, "{pid}" is this process's PID), calls listen_fds(argv[1] flag)
@@ -45,7 +45,7 @@ CHILD = textwrap.dedent(
 
 
 def _child(kind: str, keep: bool, *assignments: str) -> dict[str, object]:
-    out = run_python(CHILD, kind, "keep" if keep else "unset", *assignments)
+    out = forked.run(CHILD, kind, "keep" if keep else "unset", *assignments)
     result: dict[str, object] = json.loads(out)
     return result
 

@@ -4,13 +4,12 @@ file is deleted, and never set beside something that is not a registry."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import anyio
 import anyio.lowlevel
+import forked
 import orjson
 import pytest
 from helpers import free_block
@@ -105,12 +104,7 @@ def test_a_lock_file_deleted_under_its_holder_never_lets_two_writers_commit(
     registry_path: Path,
 ) -> None:
     start = free_block(2)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", PAUSED_WRITER, str(registry_path), str(start)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    holder = forked.start(PAUSED_WRITER, str(registry_path), str(start), stdin=forked.PIPE)
     try:
         assert holder.stdout is not None
         assert holder.stdin is not None

@@ -12,6 +12,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import forked
 import orjson
 import pytest
 from helpers import free_block
@@ -160,12 +161,7 @@ def test_eight_processes_ensuring_one_key_get_one_port(checkout: Path, registry_
         """
     )
     procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", code, str(registry_path), str(span.start), str(span.end)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+        forked.start(code, str(registry_path), str(span.start), str(span.end), stdin=forked.PIPE)
         for _ in range(8)
     ]
     for proc in procs:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import anyio
 import anyio.to_thread
+import forked
 import psutil
 import pytest
 from helpers import bindable, free_port
@@ -20,7 +21,6 @@ from processes import (
     alive,
     exited_pid,
     listener_process,
-    run_python,
     spawn,
 )
 
@@ -360,7 +360,7 @@ print(os.read(read, 4096).decode())
 
 
 def test_refuses_its_own_process_group_leader() -> None:
-    said = run_python(GROUP_LEADER_ASKS)
+    said = forked.run(GROUP_LEADER_ASKS)
     assert said.startswith("protected_process: ")
     assert "leads this process's process group" in said
 

@@ -9,9 +9,10 @@ import json
 import os
 import socket
 
+import forked
 import pytest
 from helpers import bindable
-from processes import POLITE, alive, run_python, spawn
+from processes import POLITE, alive, spawn
 
 from aioports import PermissionDeniedError, PortManager
 
@@ -46,7 +47,7 @@ def test_a_hidden_holder_is_an_unknown_process_never_free(tmp_path: object) -> N
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         port = sock.getsockname()[1]
-        seen = json.loads(run_python(DETECT_AS_NOBODY, str(port), str(tmp_path)))
+        seen = json.loads(forked.run(DETECT_AS_NOBODY, str(port), str(tmp_path)))
     (occupier,) = seen["occupiers"]
     assert occupier["pid"] is None
     assert occupier["process_name"] is None
@@ -86,5 +87,5 @@ else:
 
 def test_reserving_a_privileged_port_as_a_normal_user_is_refused(tmp_path: object) -> None:
     # Nothing is recorded, nor even opened: the registry path is one nobody could not write.
-    out = run_python(RESERVE_AS_NOBODY, os.path.join(str(tmp_path), "registry.json"))
+    out = forked.run(RESERVE_AS_NOBODY, os.path.join(str(tmp_path), "registry.json"))
     assert out.startswith("refused: port 81 is privileged"), out

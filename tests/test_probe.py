@@ -4,9 +4,10 @@ import os
 import socket
 import textwrap
 
+import forked
 import pytest
 from helpers import bindable, free_port
-from processes import listener_process, run_python
+from processes import listener_process
 
 from aioports import InvalidPortError, PortManager, PortStatus
 
@@ -87,5 +88,5 @@ def test_privileged_port_is_denied_not_free(tmp_path: object) -> None:
     if limit <= 1:
         pytest.skip("every port is unprivileged on this host")
     port = next(p for p in range(limit - 1, 0, -1) if bindable(p))
-    out = run_python(PRIVILEGED, f"{tmp_path}/r.json", str(port))
+    out = forked.run(PRIVILEGED, f"{tmp_path}/r.json", str(port))
     assert out.split() == ["denied", "True"]

@@ -7,10 +7,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
+import forked
 import pytest
 from repos import git, make_repo, needs_git
 
@@ -41,7 +40,7 @@ def test_the_main_checkout(tmp_path: Path) -> None:
 def test_a_fresh_repository_without_commits(tmp_path: Path) -> None:
     repo = tmp_path / "new"
     repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
+    git(repo, "init", "-q", "-b", "main", "--template=")
     project = find_project(repo)
     assert (project.branch, project.worktree, project.app) == ("main", str(repo), "new")
 
@@ -109,13 +108,11 @@ def test_without_the_git_binary(tmp_path: Path) -> None:
         "print(json.dumps([p.app, p.worktree, p.branch, p.app_source, p.linked]))"
     )
     for folder in (repo, tmp_path / "wt"):
-        done = subprocess.run(
-            [sys.executable, "-c", code, str(folder)],
-            env={"PATH": str(empty), "HOME": str(tmp_path / "home")},
-            capture_output=True, text=True, check=True, timeout=60,
-        )  # fmt: skip
+        said = forked.run(
+            code, str(folder), env={"PATH": str(empty), "HOME": str(tmp_path / "home")}
+        )
         expected = find_project(folder)
-        assert json.loads(done.stdout) == [
+        assert json.loads(said) == [
             expected.app,
             expected.worktree,
             expected.branch,

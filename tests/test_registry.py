@@ -3,11 +3,10 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
+import forked
 import orjson
 import pytest
 from helpers import free_block
@@ -216,11 +215,7 @@ def test_flock_is_what_other_processes_see(registry_path: Path) -> None:
             "        print('timeout')\n"
             "anyio.run(m)\n"
         )
-        out = subprocess.run(
-            [sys.executable, "-c", code, str(registry_path)],
-            capture_output=True, text=True, timeout=60, check=True,
-        )  # fmt: skip
-        assert out.stdout.strip() == "timeout"
+        assert forked.run(code, str(registry_path)).strip() == "timeout"
     finally:
         os.close(fd)
 

@@ -3,6 +3,7 @@ a held socket still keeps rival servers off its port."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -11,11 +12,12 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import forked
 import pytest
 from blockbuster import BlockBuster
 from helpers import free_block
 from inner_pytest import run_suite
-from processes import reap, run_python
+from processes import reap
 from scan_scenarios import time_wait
 
 import aioports
@@ -65,7 +67,7 @@ def _has_time_wait(port: int) -> bool:
 def test_the_readme_recipe_restarted_three_times_keeps_its_port(tmp_path: Path) -> None:
     start = free_block(10)
     env = _env(tmp_path, start, 10)
-    ports = [int(run_python(README_RECIPE, env=env)) for _ in range(3)]
+    ports = [int(forked.run(README_RECIPE, env={**os.environ, **env})) for _ in range(3)]
     assert ports == [start] * 3
     assert _has_time_wait(start)  # the case is real: every run left TIME_WAIT behind
 
