@@ -22,6 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+import forked
 import jsonschema
 import pytest
 import referencing
@@ -287,9 +288,10 @@ def as_nobody(registry: Path, *args: str, range: str | None = None) -> Result:
     """Run ``aioports args`` as the user nobody (needs root), against ``registry``."""
     # Its own settings: nobody cannot enter the test's private folder, and has no file here.
     env = Executable(registry, range).env({"AIOPORTS_CONFIG": "/nonexistent-aioports/config.toml"})
-    done = subprocess.run(
-        [sys.executable, "-c", _AS_NOBODY, *args],
-        capture_output=True, text=True, env=env, timeout=60, check=False,
-    )  # fmt: skip
-    assert "Traceback" not in done.stderr, done.stderr
-    return Result(done.returncode, done.stdout, done.stderr, done.stdout.encode())
+    child = forked.start(_AS_NOBODY, *args, env=env)
+    try:
+        out, err = child.communicate(timeout=60)
+    finally:
+        reap(child)
+    assert "Traceback" not in err, err
+    return Result(child.wait(), out, err, out.encode())
