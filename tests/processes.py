@@ -5,7 +5,8 @@ Listeners (:func:`spawn`, :func:`listener_process`) bind a loopback port, then p
 prelude decides how they behave when a kill goes wrong. :func:`spawn` ends whatever is left of
 them, and only them, afterwards. :func:`registry_locked_elsewhere` holds a registry's lock in
 another process; :func:`run_python` runs code in a fresh interpreter; :func:`reap` ends and
-waits for any child a test started itself.
+waits for any child a test started itself. Listeners and lock holders are forked from the
+worker's zygote (:mod:`forked`): their parent is the zygote, whose parent is the test.
 """
 
 from __future__ import annotations
@@ -122,23 +123,19 @@ def spawn(
     Afterwards SIGKILLs the child and the processes it forked, each only if it is still the
     very process that was started (PID and start time), and reaps the child.
     """
-    # -I -S: the listeners need nothing but the standard library, so no site-packages to set up.
-    proc = subprocess.Popen(
-        [sys.executable, "-I", "-S", "-c", _PRELUDE + textwrap.dedent(code), host, str(port)]
-        + ([] if user is None else [str(user)]),
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    # Forked (tests/forked.py): a listener is a process of its own, named as the interpreter.
+    args = [host, str(port)] + ([] if user is None else [str(user)])
+    proc = forked.start(_PRELUDE + textwrap.dedent(code), *args, stderr=None)
     ours: list[psutil.Process] = []
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline().split()
         assert line, "the child exited before listening"
-        forked = tuple(int(pid) for pid in line[1:])
-        for pid in forked:
+        others = tuple(int(pid) for pid in line[1:])
+        for pid in others:
             with contextlib.suppress(psutil.NoSuchProcess):
                 ours.append(psutil.Process(pid))
-        yield Child(pid=proc.pid, port=int(line[0]), forked=forked)
+        yield Child(pid=proc.pid, port=int(line[0]), forked=others)
     finally:
         for child in ours:
             with contextlib.suppress(psutil.NoSuchProcess):
