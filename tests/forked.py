@@ -2,8 +2,9 @@
 
 A fresh ``python -c`` that imports aioports costs about 0.2 s of CPU here before its first
 line runs (the interpreter, asyncio, anyio, psutil, orjson, aioports); a fork of a process
-that has them costs a few milliseconds. The tests that start many such children (processes
-racing for one registry, owners that get killed) start them with :func:`start` instead.
+that has them costs a few milliseconds (a listener: 9 ms against 33 ms for ``python -I -S``).
+The tests start such children with :func:`start` instead: processes racing for one registry,
+owners that get killed, lock holders, the listeners of tests/processes.py.
 
 Each child is still a process of its own, started fresh for the test: its own PID, file
 descriptors, environment, working folder, signal handling and exit status, running at the
@@ -86,7 +87,8 @@ def serve(control_fd: int) -> None:
             pidfd = os.pidfd_open(pid)
             for f in stdio:
                 os.close(f)
-            socket.send_fds(status, [str(pid).encode()], [pidfd])
+            with contextlib.suppress(OSError):  # the test is gone: still reap the child
+                socket.send_fds(status, [str(pid).encode()], [pidfd])
             waiting[pidfd] = (pid, status)
             poller.register(pidfd, select.POLLIN)
 

@@ -28,8 +28,10 @@ NO_IPV6 = textwrap.dedent(
 )
 
 needs_root_and_unshare = pytest.mark.skipif(
-    not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("unshare") is None,
-    reason="needs root and unshare(1) to build a network namespace",
+    not hasattr(os, "geteuid")
+    or os.geteuid() != 0
+    or any(shutil.which(tool) is None for tool in ("unshare", "ip", "sysctl")),
+    reason="needs root, and unshare(1), ip(8) and sysctl(8) on PATH, to build a network namespace",
 )
 
 
