@@ -55,6 +55,7 @@ def serve(control_fd: int) -> None:
     Ends when the tests close their end of the socket."""
     import importlib
 
+    sys.path.remove(str(Path(__file__).parent))  # put there only to import this module
     for name in PRELOAD:
         importlib.import_module(name)
     control = socket.socket(fileno=control_fd)
@@ -104,17 +105,23 @@ def _child(request: dict[str, Any], stdio: list[int]) -> None:
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
-    sys.argv = ["-c", *request["args"]]
+    script = request["script"]
+    # sys.path as the interpreter starts it: first '' for -c, the script's folder for a script.
+    first = "" if script is None else os.path.dirname(os.path.abspath(script))
+    sys.path[:] = [first, *(entry for entry in sys.path if entry != "")]
+    sys.argv = ["-c" if script is None else script, *request["args"]]
     # New streams on the new descriptors, as the interpreter makes them at start-up.
     sys.stdin = _text(0, "rb", "strict", line_buffering=False)
     sys.stdout = _text(1, "wb", "strict", line_buffering=os.isatty(1))
     sys.stderr = _text(2, "wb", "backslashreplace", line_buffering=True)
     main = types.ModuleType("__main__")
     main.__dict__["__builtins__"] = builtins
+    if script is not None:
+        main.__file__ = script
     sys.modules["__main__"] = main
     code = 0
     try:
-        exec(compile(request["code"], "<string>", "exec"), main.__dict__)
+        exec(compile(request["code"], script or "<string>", "exec"), main.__dict__)
     except SystemExit as stop:
         code = _exit_code(stop)
     except KeyboardInterrupt as error:
@@ -290,10 +297,12 @@ def start(
     env: Mapping[str, str] | None = None,
     cwd: str | Path | None = None,
     start_new_session: bool = False,
+    script: str | Path | None = None,
 ) -> Forked:
-    """Start ``python -c code args`` as a child forked from the zygote. The streams take
-    what :class:`subprocess.Popen` takes (``PIPE``, ``DEVNULL``, ``None`` to share the
-    test's, a file); ``env`` defaults to the test's environment now."""
+    """Start ``python -c code args`` as a child forked from the zygote, or with ``script``,
+    ``python script args`` where ``code`` is the script's text. The streams take what
+    :class:`subprocess.Popen` takes (``PIPE``, ``DEVNULL``, ``None`` to share the test's, a
+    file); ``env`` defaults to the test's environment now."""
     global _zygote
     if _zygote is None:
         _zygote = _Zygote()
@@ -304,13 +313,15 @@ def start(
         "env": dict(os.environ if env is None else env),
         "cwd": str(cwd if cwd is not None else os.getcwd()),
         "new_session": start_new_session,
+        "script": None if script is None else str(script),
     }
     try:
         pid, pidfd, status = _zygote.fork(request, [child for child, _ in ends])
     finally:
         for child, _ in ends:
             os.close(child)
-    return Forked(pid, pidfd, status, [kept for _, kept in ends], ["-c", code, *args])
+    command = ["-c", code] if script is None else [str(script)]
+    return Forked(pid, pidfd, status, [kept for _, kept in ends], [*command, *args])
 
 
 def run(code: str, *args: str, env: Mapping[str, str] | None = None, timeout: float = 120) -> str:

@@ -21,12 +21,14 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
-def _ephemeral_start() -> int:
+def _ephemeral_range() -> tuple[int, int]:
+    """The kernel's ephemeral range (where outgoing connections get their local port)."""
     try:
         with open("/proc/sys/net/ipv4/ip_local_port_range") as file:
-            return int(file.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
+            first, last = file.read().split()[:2]
+            return int(first), int(last)
+    except (OSError, ValueError):
+        return 32768, 60999
 
 
 #: the lowest port a block starts at: above the well-known ports servers on this host may use
@@ -37,7 +39,7 @@ def _worker_slice() -> tuple[int, int]:
     """This pytest-xdist worker's own share ``(lo, hi)`` of the ports below the ephemeral
     range: workers of one run never draw overlapping blocks (each test would otherwise see
     another worker's listener inside its "free" block now and then)."""
-    lo, hi = _BLOCKS_FROM, _ephemeral_start()
+    lo, hi = _BLOCKS_FROM, _ephemeral_range()[0]
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, ...
     count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if not worker.startswith("gw") or count <= 1:
@@ -85,6 +87,21 @@ def free_block(size: int) -> int:
     other pytest-xdist worker of this run draws from.
     """
     return _BLOCKS.take(size)
+
+
+def upper_free_block(size: int) -> int:
+    """``size`` consecutive ports with nothing on them, all at 40000 or above: above the
+    ephemeral range where there is room (no connection's TIME_WAIT lands there), for a test
+    that needs ports in the upper part of the port space."""
+    lo = _ephemeral_range()[1] + 1
+    if 65_536 - lo < 4 * size:  # an ephemeral range up to the top: make do below it
+        lo = 40_000
+    lo = max(lo, 40_000)
+    for _ in range(200):
+        start = random.randint(lo, 65_536 - size)
+        if all(_untouched(p) for p in range(start, start + size)):
+            return start
+    raise RuntimeError(f"found no {size} consecutive free ports in {lo}-65535")
 
 
 def bindable(port: int) -> bool:

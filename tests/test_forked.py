@@ -84,3 +84,25 @@ def test_children_run_at_the_same_time() -> None:
     first.stdin.flush()
     assert first.communicate(timeout=30) == ("first\n", "")
     assert (first.returncode, second.returncode) == (0, 0)
+
+
+def test_a_script_runs_as_python_script_runs_it(tmp_path: Path) -> None:
+    (tmp_path / "sibling.py").write_text("WHERE = 'next to the script'\n")
+    script = tmp_path / "main.py"
+    code = (
+        "import sys, sibling\n"
+        "print(sys.argv, __file__ == sys.argv[0], sys.path[0], sibling.WHERE)\n"
+        "raise SystemExit(4)"
+    )
+    script.write_text(code)
+    child = forked.start(code, "x", script=script, cwd="/")
+    out, err = child.communicate(timeout=30)
+    assert (child.returncode, err) == (4, "")
+    assert out == f"[{str(script)!r}, 'x'] True {tmp_path} next to the script\n"
+
+
+def test_python_c_has_the_working_folder_first_on_sys_path(tmp_path: Path) -> None:
+    (tmp_path / "here.py").write_text("NAME = 'here'\n")
+    child = forked.start("import sys, here; print(repr(sys.path[0]), here.NAME)", cwd=tmp_path)
+    assert child.communicate(timeout=30) == ("'' here\n", "")
+    assert child.returncode == 0

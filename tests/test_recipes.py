@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import forked
 import pytest
 from blockbuster import BlockBuster
 from helpers import bindable, free_block
@@ -110,9 +111,17 @@ def _run(args: list[str], env: dict[str, str], cwd: Path) -> str:
 
 
 def _run_script(name: str, tmp_path: Path, registry_path: Path) -> str:
+    """``python NAME.py`` in ``tmp_path``, forked from the zygote (tests/forked.py)."""
     script = tmp_path / f"{name}.py"
-    script.write_text(recipe(name, "python"), encoding="utf-8")
-    return _run([sys.executable, str(script)], _env(registry_path), tmp_path)
+    code = recipe(name, "python")
+    script.write_text(code, encoding="utf-8")
+    child = forked.start(code, script=script, env=_env(registry_path), cwd=tmp_path)
+    try:
+        out, err = child.communicate(timeout=60)
+    finally:
+        reap(child)
+    assert child.returncode == 0, f"exit {child.returncode}\n{out}\n{err}"
+    return out
 
 
 def _get(url: str, deadline: float) -> bytes:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import contextlib
-import random
 import socket
 import sys
 from collections.abc import Iterator
@@ -9,7 +8,7 @@ from collections.abc import Iterator
 import anyio
 import anyio.lowlevel
 import pytest
-from helpers import bindable, free_block
+from helpers import bindable, free_block, upper_free_block
 from processes import listener_process
 from scan_scenarios import time_wait_reuse
 
@@ -40,15 +39,6 @@ def held(ports: list[int], *, listen: bool = True) -> Iterator[None]:
         yield
 
 
-def upper_block(size: int) -> int:
-    """A free block in the upper half of 1024-65535, the share a second process scans."""
-    for _ in range(200):
-        start = random.randint(40_000, 65_535 - size)
-        if all(bindable(p) for p in range(start, start + size)):
-            return start
-    pytest.skip("no free block in the upper half of the port space")
-
-
 async def test_scan_matches_probe_port_by_port(manager: PortManager) -> None:
     start = free_block(32)
     ipv6 = socket.socket(socket.AF_INET6)
@@ -77,7 +67,7 @@ async def test_iter_scan_gives_every_port_in_order(manager: PortManager) -> None
 
 
 async def test_worker_process_share_is_right(manager: PortManager) -> None:
-    start = upper_block(16)
+    start = upper_free_block(16)  # in the share the second worker process scans
     busy = [start + 2, start + 3, start + 11]
     with held(busy[:2]), held(busy[2:], listen=False):
         result = await manager.scan((1024, 65535), concurrency=2)
