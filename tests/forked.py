@@ -15,7 +15,8 @@ the console script) or of who the parent is starts ``sys.executable`` itself.
 The zygote is one process per pytest worker, started on first use. Over a Unix socket it
 receives a request (code, arguments, environment, folder) with the child's standard streams
 and forks; it reports the child's PID, with a pidfd so that signals reach that process and
-no other, then its exit status.
+no other, then its exit status. Where there are no pidfds (Linux before 5.3, other systems),
+:func:`start` starts ``sys.executable`` instead, so the tests still run, only slower.
 """
 
 from __future__ import annotations
@@ -45,6 +46,20 @@ PRELOAD = ("anyio", "anyio._backends._asyncio", "aiofiles", "orjson", "psutil", 
 
 _MAX_REQUEST = 1 << 20
 PIPE, DEVNULL = subprocess.PIPE, subprocess.DEVNULL
+
+
+def _pidfds_work() -> bool:
+    if not (hasattr(os, "pidfd_open") and hasattr(signal, "pidfd_send_signal")):
+        return False
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except OSError:  # a kernel, or a seccomp filter, without them
+        return False
+    return True
+
+
+#: whether :func:`start` forks from the zygote (else it starts ``sys.executable``)
+FORKS = _pidfds_work()
 
 
 # -- in the zygote --------------------------------------------------------------------------
@@ -298,11 +313,17 @@ def start(
     cwd: str | Path | None = None,
     start_new_session: bool = False,
     script: str | Path | None = None,
-) -> Forked:
+) -> Forked | subprocess.Popen[str]:
     """Start ``python -c code args`` as a child forked from the zygote, or with ``script``,
     ``python script args`` where ``code`` is the script's text. The streams take what
     :class:`subprocess.Popen` takes (``PIPE``, ``DEVNULL``, ``None`` to share the test's, a
     file); ``env`` defaults to the test's environment now."""
+    if not FORKS:
+        command = ["-c", code] if script is None else [str(script)]
+        return subprocess.Popen(
+            [sys.executable, *command, *args], stdin=stdin, stdout=stdout, stderr=stderr,
+            env=env, cwd=cwd, start_new_session=start_new_session, text=True,
+        )  # fmt: skip
     global _zygote
     if _zygote is None:
         _zygote = _Zygote()
