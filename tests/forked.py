@@ -15,7 +15,9 @@ the console script) or of who the parent is starts ``sys.executable`` itself.
 The zygote is one process per pytest worker, started on first use. Over a Unix socket it
 receives a request (code, arguments, environment, folder) with the child's standard streams
 and forks; it reports the child's PID, with a pidfd so that signals reach that process and
-no other, then its exit status. Where there are no pidfds (Linux before 5.3, other systems),
+no other, then its exit status. It reaps a child as soon as it exits, so unlike a Popen
+child it never lingers as a zombie: a test waiting for the PID to vanish (psutil's wait)
+sees it go. Where there are no pidfds (Linux before 5.3, other systems),
 :func:`start` starts ``sys.executable`` instead, so the tests still run, only slower.
 """
 
