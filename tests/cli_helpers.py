@@ -167,12 +167,23 @@ class CliRunner:
         return _checked_json(self(*args, "--json", env=env), schema, code)
 
 
-class Executable:
-    """The installed ``aioports`` console script, bound to one temporary registry."""
+# What the console script runs, for a forked run (tests/forked.py): main() reads sys.argv.
+_CONSOLE_SCRIPT = "import sys\nfrom aioports.cli import main\nsys.exit(main())"
 
-    def __init__(self, registry: Path, range: str | None = None) -> None:
+
+class Executable:
+    """The installed ``aioports`` console script, bound to one temporary registry.
+
+    With ``fork``, each run is instead a child forked from the worker's zygote that runs what
+    the console script runs (``main()``): a process of its own, with its own signals, streams
+    and exit status, without the interpreter's start-up. For the tests of what a command
+    does as a process (``run``'s signals and groups), not of the script's start-up.
+    """
+
+    def __init__(self, registry: Path, range: str | None = None, *, fork: bool = False) -> None:
         self.registry = registry
         self.range = range
+        self.fork = fork
 
     def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         env = dict(os.environ)
@@ -186,10 +197,12 @@ class Executable:
 
     def popen(
         self, *args: str, env: Mapping[str, str] | None = None, **kwargs: Any
-    ) -> subprocess.Popen[str]:
+    ) -> forked.Child:
         kwargs.setdefault("stdin", subprocess.DEVNULL)
         kwargs.setdefault("stdout", subprocess.PIPE)
         kwargs.setdefault("stderr", subprocess.PIPE)
+        if self.fork:
+            return forked.start(_CONSOLE_SCRIPT, *args, env=self.env(env), **kwargs)
         return subprocess.Popen([EXECUTABLE, *args], env=self.env(env), text=True, **kwargs)
 
     def __call__(self, *args: str, env: Mapping[str, str] | None = None) -> Result:
@@ -204,7 +217,7 @@ class Executable:
         try:
             for proc in procs:
                 out, err = proc.communicate(timeout=60)
-                done.append(Result(proc.returncode, out, err, out.encode()))
+                done.append(Result(proc.wait(), out, err, out.encode()))
         finally:
             for proc in procs:
                 reap(proc)

@@ -315,7 +315,7 @@ def start(
     cwd: str | Path | None = None,
     start_new_session: bool = False,
     script: str | Path | None = None,
-) -> Forked | subprocess.Popen[str]:
+) -> Child:
     """Start ``python -c code args`` as a child forked from the zygote, or with ``script``,
     ``python script args`` where ``code`` is the script's text. The streams take what
     :class:`subprocess.Popen` takes (``PIPE``, ``DEVNULL``, ``None`` to share the test's, a
@@ -361,4 +361,7 @@ def run(code: str, *args: str, env: Mapping[str, str] | None = None, timeout: fl
     return out
 
 
-__all__ = ["DEVNULL", "PIPE", "Forked", "run", "start"]
+#: what :func:`start` returns: a forked child, or where nothing forks, a Popen one
+Child = Forked | subprocess.Popen[str]
+
+__all__ = ["DEVNULL", "PIPE", "Child", "Forked", "run", "start"]

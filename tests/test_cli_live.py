@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import forked
 import pytest
 from cli_helpers import CliRunner, Executable
 from helpers import free_block
@@ -160,7 +161,7 @@ def _terminal() -> Iterator[tuple[int, int]]:
                 os.close(fd)
 
 
-def _read_all(fd: int, proc: subprocess.Popen[str]) -> str:
+def _read_all(fd: int, proc: forked.Child) -> str:
     chunks = []
     while True:
         ready, _, _ = select.select([fd], [], [], 30)

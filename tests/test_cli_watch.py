@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import forked
 import pytest
 from cli_helpers import CliRunner, Executable, Stream, validate
 from helpers import free_block
@@ -146,7 +147,7 @@ def test_the_plain_dashboard_is_unchanged(cli: CliRunner) -> None:
 
 
 @contextlib.contextmanager
-def _watching(cli: CliRunner, *args: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
+def _watching(cli: CliRunner, *args: str) -> Iterator[tuple[forked.Child, int]]:
     """``aioports dashboard --watch ARGS`` with its stdout on a 120x40 pty."""
     primary, secondary = pty.openpty()
     fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))

@@ -17,6 +17,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import forked
 import psutil
 import pytest
 from cli_helpers import EXECUTABLE, CliRunner, Executable, assert_usage_error, validate
@@ -96,13 +97,14 @@ FORKING = textwrap.dedent(
 @pytest.fixture
 def run_cli(registry_path: Path) -> Executable:
     start = free_block(10)
-    return Executable(registry_path, range=f"{start}-{start + 9}")
+    # Forked runs (tests/cli_helpers.Executable): the terminal tests start the script itself.
+    return Executable(registry_path, range=f"{start}-{start + 9}", fork=True)
 
 
 @contextlib.contextmanager
 def running(
     cli: Executable, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
-) -> Iterator[subprocess.Popen[str]]:
+) -> Iterator[forked.Child]:
     """``aioports run ARGS`` as a child of its own session (so that only the signals the test
     sends reach it); afterwards SIGKILLs whatever is left of it and of its child's group."""
     proc = cli.popen("run", *args, env=env, cwd=cwd, start_new_session=True)
@@ -120,11 +122,11 @@ def running(
 _CHILD_GROUPS: dict[int, list[int]] = {}
 
 
-def _groups_of(proc: subprocess.Popen[str]) -> list[int]:
+def _groups_of(proc: forked.Child) -> list[int]:
     return _CHILD_GROUPS.pop(proc.pid, [])
 
 
-def up_line(proc: subprocess.Popen[str]) -> re.Match[str]:
+def up_line(proc: forked.Child) -> re.Match[str]:
     """Read stderr up to the "is up" line; remember the child's group for the cleanup."""
     assert proc.stderr is not None
     lines = []
@@ -137,9 +139,9 @@ def up_line(proc: subprocess.Popen[str]) -> re.Match[str]:
     raise AssertionError(f"no 'is up' line: {''.join(lines)}")
 
 
-def finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
+def finish(proc: forked.Child) -> tuple[int, str, str]:
     out, err = proc.communicate(timeout=60)
-    return proc.returncode, out, err
+    return proc.wait(), out, err
 
 
 def allocations(registry: Path) -> list[int]:
