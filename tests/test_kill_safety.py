@@ -67,8 +67,9 @@ def test_a_live_process_whose_start_token_differs_is_not_signalled() -> None:
         assert not send_signal(identity_of(occupier), force=True)
         assert alive(child.pid)
         # And the true identity is signalled: the check is not simply refusing everything.
+        process = psutil.Process(child.pid)
         assert send_signal(now, force=True)
-        psutil.Process(child.pid).wait(timeout=10)
+        process.wait(timeout=10)  # gone (its parent, the zygote, reaps it at once)
         assert not alive(child.pid)
 
 
