@@ -269,8 +269,11 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().rpartition(")")[2].split()[0] != "Z"
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:  # reaped since the kill(0)
+        return False
 
 
 @pytest.mark.parametrize(("script", "code"), [("exit 7", 7), ("kill -USR1 $$", 128 + 10)])
