@@ -152,9 +152,9 @@ def test_detect_a_hidden_holder_names_its_uid(cli: CliRunner) -> None:
 @needs_occupiers
 def test_a_holder_that_ignores_sigterm(cli: CliRunner) -> None:
     # Each run waits out the 3 s grace period after its SIGTERM (no --timeout, so no SIGKILL
-    # follows): five real processes wait at the same time, where in-process runs would wait
-    # one after another.
-    exe = Executable(cli.registry, cli.range)
+    # follows): five processes (forked: tests/forked.py) wait at the same time, where
+    # in-process runs would wait one after another.
+    exe = Executable(cli.registry, cli.range, fork=True)
     with spawn(STUBBORN) as child:
         port = str(child.port)
         reserve_json, reserve_human, kill_human, kill_json, kill_word = exe.many(
