@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from blockbuster import BlockBuster
 
-#: ``-p no:cacheprovider``: nothing written next to the suite; ``-p no:asyncio``: as for
-#: this suite (pyproject.toml), anyio runs async tests, pytest-asyncio stays out.
+#: ``-p no:cacheprovider``: nothing written next to the suite; ``-p no:asyncio``: anyio runs
+#: async tests and pytest-asyncio (the bench extra's) stays out, as in this suite, where no
+#: plugin is autoloaded (pyproject.toml); the inner runs autoload theirs, as a user's would.
 ARGS = ("-q", "-p", "no:cacheprovider", "-p", "no:asyncio")
 
 
